@@ -1,0 +1,2 @@
+/* harvest/extract.c: being written. */
+#include "harvest.h"

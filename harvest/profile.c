@@ -1,0 +1,2 @@
+/* harvest/profile.c: being written. */
+#include "harvest.h"

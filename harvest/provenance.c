@@ -1,0 +1,2 @@
+/* harvest/provenance.c: being written. */
+#include "harvest.h"
