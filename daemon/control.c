@@ -1,0 +1,736 @@
+/*
+ * control: provd's control socket. It owns the listening UNIX socket (or
+ * the one systemd passed), the evhttp server and one struct control_conn
+ * per connection; it never touches the catalog or the harvest engine,
+ * which the route handlers reach through their data pointer.
+ *
+ * libevent 2.1's evhttp has no connection cap, no absolute deadline and
+ * no per-connection hook, so every connection's bufferevent is created
+ * here (evhttp_set_bevcb) with an extra reference: the connection stays
+ * known (counted against the cap, timed by its deadline) until a sweep,
+ * which runs only while connections exist, sees that evhttp let go of it.
+ * Peer credentials are checked when the first request arrives.
+ */
+#include "control.h"
+
+#include "strbuf.h"
+#include "text.h"
+#include "xmalloc.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+/* keyvalq_struct.h needs TAILQ from sys/queue.h first */
+#include <event2/keyvalq_struct.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONTROL_MAX_PARAMS 64
+#define CONTROL_MAX_ARGS   4
+#define CONTROL_SWEEP_MS   200
+
+struct control_conn {
+    struct control *ctl;
+    struct bufferevent *bev; /* evhttp's, plus one reference of ours */
+    struct event *deadline;
+    struct control_conn *next;
+    bool checked;                  /* peer credentials looked at */
+    bool denied;                   /* peer not allowed: every request gets 403 */
+    bool over_cap;                 /* accepted beyond max_connections: 503 */
+    struct control_stream *stream; /* a reply stream in progress, or NULL */
+};
+
+struct control {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct control_options opts;
+    const struct control_route *routes;
+    void *data;
+    char *created_path; /* socket file we made, unlinked at the end */
+    struct control_conn *conns;
+    unsigned n_conns;
+    struct event *sweep;
+};
+
+struct control_req {
+    struct control *ctl;
+    struct evhttp_request *req;
+    struct control_conn *conn;
+    char *args[CONTROL_MAX_ARGS];
+    unsigned n_args;
+    struct evkeyvalq params;
+    bool answered;
+};
+
+struct control_stream {
+    struct control_conn *conn; /* NULL once the connection is gone */
+    struct evhttp_request *req;
+    control_more_fn more;
+    void *state;
+    void (*free_state)(void *);
+    struct strbuf buf;
+};
+
+/* ---- connections ---------------------------------------------------- */
+
+static struct control_conn *control_conn_find(struct control *c, struct bufferevent *bev)
+{
+    for (struct control_conn *cc = c->conns; cc; cc = cc->next)
+        if (cc->bev == bev)
+            return cc;
+    return NULL;
+}
+
+static bool control_peer_allowed(const struct control *c, int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    if (cred.uid == 0 || cred.uid == getuid())
+        return true;
+    for (size_t i = 0; i < c->opts.n_allow_uids; i++)
+        if (cred.uid == c->opts.allow_uids[i])
+            return true;
+    for (size_t i = 0; i < c->opts.n_allow_gids; i++)
+        if (cred.gid == c->opts.allow_gids[i])
+            return true;
+    return false;
+}
+
+/* True while evhttp still holds the connection: it always keeps an event
+ * callback on a bufferevent it uses, and bufferevent_free() clears it. */
+static bool control_conn_in_use(const struct control_conn *cc)
+{
+    bufferevent_event_cb ecb = NULL;
+
+    bufferevent_getcb(cc->bev, NULL, NULL, &ecb, NULL);
+    return ecb != NULL;
+}
+
+static void control_conn_release(struct control *c, struct control_conn *cc)
+{
+    for (struct control_conn **pp = &c->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == cc) {
+            *pp = cc->next;
+            break;
+        }
+    }
+    c->n_conns--;
+    if (cc->stream)
+        cc->stream->conn = NULL;
+    event_free(cc->deadline);
+    /* Our reference is the last one: this closes the socket. */
+    bufferevent_decref(cc->bev);
+    free(cc);
+}
+
+/* Release the connections evhttp is done with. It runs before each new
+ * connection is counted, and every CONTROL_SWEEP_MS while connections
+ * exist (never when idle) so their sockets close promptly. */
+static void control_release_unused(struct control *c)
+{
+    struct control_conn *cc, *next;
+
+    for (cc = c->conns; cc; cc = next) {
+        next = cc->next;
+        if (!control_conn_in_use(cc))
+            control_conn_release(c, cc);
+    }
+}
+
+static void control_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    struct timeval tv = {0, CONTROL_SWEEP_MS * 1000};
+
+    control_release_unused(c);
+    if (c->conns)
+        evtimer_add(c->sweep, &tv);
+}
+
+static void control_conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct control_conn *cc = arg;
+
+    if (cc->stream) {
+        /* A client reading a long export is bounded by evhttp's idle
+         * timeout instead; look again later. */
+        struct timeval tv = {cc->ctl->opts.deadline_ms / 1000,
+                             (cc->ctl->opts.deadline_ms % 1000) * 1000};
+        evtimer_add(cc->deadline, &tv);
+        return;
+    }
+    /* evhttp frees an incoming connection on an EOF event; the sweep then
+     * drops our reference. */
+    if (control_conn_in_use(cc))
+        bufferevent_trigger_event(cc->bev, BEV_EVENT_EOF | BEV_EVENT_READING, 0);
+}
+
+/* evhttp asks for the bufferevent of each new connection: it is created
+ * here with one extra reference, so that the connection stays known until
+ * the sweep sees evhttp release it. */
+static struct bufferevent *control_bevcb(struct event_base *base, void *arg)
+{
+    struct control *c = arg;
+    struct control_conn *cc;
+    struct bufferevent *bev;
+    struct timeval tv;
+    unsigned ms;
+
+    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL;
+    bufferevent_incref(bev);
+    /* Count only the connections evhttp still holds. */
+    control_release_unused(c);
+    cc = xcalloc(1, sizeof(*cc));
+    cc->ctl = c;
+    cc->bev = bev;
+    cc->over_cap = c->n_conns >= c->opts.max_connections;
+    cc->next = c->conns;
+    c->conns = cc;
+    c->n_conns++;
+    ms = cc->over_cap ? 1000 : c->opts.deadline_ms;
+    cc->deadline = evtimer_new(base, control_conn_deadline, cc);
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(cc->deadline, &tv);
+    if (!evtimer_pending(c->sweep, NULL)) {
+        struct timeval sw = {0, CONTROL_SWEEP_MS * 1000};
+        evtimer_add(c->sweep, &sw);
+    }
+    return bev;
+}
+
+/* ---- replies -------------------------------------------------------- */
+
+static void control_send(struct control_req *creq, int status, const char *reason,
+                         const char *ctype, const char *body, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(creq->req);
+    struct evbuffer *out = evbuffer_new();
+
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (status == 503 || status == 429)
+        evhttp_add_header(h, "Retry-After", "1");
+    if (creq->conn && (creq->conn->over_cap || creq->conn->denied))
+        evhttp_add_header(h, "Connection", "close");
+    evbuffer_add(out, body, len);
+    evbuffer_add(out, "\n", 1);
+    evhttp_send_reply(creq->req, status, reason, out);
+    evbuffer_free(out);
+    creq->answered = true;
+}
+
+static const char *control_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return "Status";
+    }
+}
+
+void control_reply_json(struct control_req *creq, int status, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+
+    json_decref(o);
+    if (s == NULL) {
+        static const char fail[] = "{\"error\":\"internal\",\"detail\":\"cannot encode JSON\"}";
+        control_send(creq, 500, control_reason(500), "application/json", fail, sizeof(fail) - 1);
+        return;
+    }
+    control_send(creq, status, control_reason(status), "application/json", s, strlen(s));
+    free(s);
+}
+
+void control_reply_error(struct control_req *creq, int status, const char *error,
+                         const char *detail_fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    char *clean;
+    json_t *o;
+
+    va_start(ap, detail_fmt);
+    vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+    va_end(ap);
+    clean = text_utf8_sanitize(detail, strlen(detail));
+    o = json_pack("{s:s, s:s}", "error", error, "detail", clean);
+    free(clean);
+    control_reply_json(creq, status, o);
+}
+
+/* ---- streams -------------------------------------------------------- */
+
+static void control_stream_end(struct control_stream *st)
+{
+    if (st->free_state)
+        st->free_state(st->state);
+    strbuf_release(&st->buf);
+    if (st->conn)
+        st->conn->stream = NULL;
+    free(st);
+}
+
+static void control_stream_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct control_stream *st = arg;
+
+    /* The connection is being freed: no chunk callback will come. evhttp
+     * has detached the unfinished request from it and leaves it to us;
+     * ending the reply on a detached request frees it. */
+    evhttp_send_reply_end(st->req);
+    control_stream_end(st);
+}
+
+static void control_stream_pump(struct evhttp_connection *evcon, void *arg)
+{
+    struct control_stream *st = arg;
+    struct evbuffer *out;
+    int rc;
+
+    strbuf_reset(&st->buf);
+    rc = st->more(st->state, &st->buf);
+    out = evbuffer_new();
+    evbuffer_add(out, strbuf_str(&st->buf), st->buf.len);
+    if (rc > 0) {
+        evhttp_send_reply_chunk_with_cb(st->req, out, control_stream_pump, st);
+        evbuffer_free(out);
+        return;
+    }
+    if (st->buf.len)
+        evhttp_send_reply_chunk(st->req, out);
+    evbuffer_free(out);
+    if (rc < 0 && st->conn) {
+        /* Cut the stream: the client sees a chunked body without its last
+         * chunk, never a short answer that looks complete. The connection's
+         * close callback ends the stream. */
+        bufferevent_trigger_event(st->conn->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING, 0);
+        return;
+    }
+    evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
+    evhttp_send_reply_end(st->req);
+    control_stream_end(st);
+}
+
+void control_reply_stream(struct control_req *creq, const char *content_type, control_more_fn more,
+                          void *state, void (*free_state)(void *))
+{
+    struct control_stream *st = xcalloc(1, sizeof(*st));
+    struct evkeyvalq *h = evhttp_request_get_output_headers(creq->req);
+
+    st->conn = creq->conn;
+    st->req = creq->req;
+    st->more = more;
+    st->state = state;
+    st->free_state = free_state;
+    if (creq->conn)
+        creq->conn->stream = st;
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_connection_set_closecb(evhttp_request_get_connection(creq->req), control_stream_closed,
+                                  st);
+    evhttp_send_reply_start(creq->req, 200, "OK");
+    creq->answered = true;
+    control_stream_pump(evhttp_request_get_connection(creq->req), st);
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+/* URL-decode s into a new string; NULL when it is not valid UTF-8 or
+ * holds a NUL. */
+static char *control_decode(const char *s)
+{
+    size_t len = 0;
+    char *d = evhttp_uridecode(s, 1, &len);
+
+    if (d == NULL)
+        return NULL;
+    if (len != strlen(d) || !text_utf8_valid(d, len)) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static bool control_match(const char *pattern, const char *path, struct control_req *creq)
+{
+    const char *p = pattern, *s = path;
+
+    creq->n_args = 0;
+    while (*p && *s) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(s, '/');
+            size_t n = end ? (size_t)(end - s) : strlen(s);
+            char *raw;
+
+            if (n == 0 || creq->n_args == CONTROL_MAX_ARGS)
+                return false;
+            raw = xstrndup(s, n);
+            creq->args[creq->n_args] = control_decode(raw);
+            free(raw);
+            if (creq->args[creq->n_args] == NULL)
+                return false;
+            creq->n_args++;
+            p += 2;
+            s += n;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+static void control_req_reset_args(struct control_req *creq)
+{
+    for (unsigned i = 0; i < creq->n_args; i++)
+        free(creq->args[i]);
+    creq->n_args = 0;
+}
+
+/* Parse the query string and a form body into creq->params; -1 on a
+ * malformed or oversized set. */
+static int control_parse_params(struct control_req *creq, const struct evhttp_uri *uri)
+{
+    const char *q = evhttp_uri_get_query(uri);
+    struct evbuffer *body = evhttp_request_get_input_buffer(creq->req);
+    const char *ctype =
+        evhttp_find_header(evhttp_request_get_input_headers(creq->req), "Content-Type");
+    struct evkeyvalq more;
+    struct evkeyval *kv;
+    size_t n = 0;
+
+    TAILQ_INIT(&creq->params);
+    /* evhttp decodes %00 into a string that silently ends early. */
+    if (q && (strstr(q, "%00") || evhttp_parse_query_str(q, &creq->params) < 0))
+        return -1;
+    if (evbuffer_get_length(body) > 0) {
+        size_t len = evbuffer_get_length(body);
+        char *form;
+        int rc;
+
+        if (ctype && strncmp(ctype, "application/x-www-form-urlencoded", 33) != 0)
+            return -1;
+        form = xmalloc(len + 1);
+        evbuffer_copyout(body, form, len);
+        form[len] = '\0';
+        TAILQ_INIT(&more);
+        rc = strlen(form) == len && !strstr(form, "%00") ? evhttp_parse_query_str(form, &more) : -1;
+        free(form);
+        if (rc < 0) {
+            evhttp_clear_headers(&more);
+            return -1;
+        }
+        while ((kv = TAILQ_FIRST(&more)) != NULL) {
+            TAILQ_REMOVE(&more, kv, next);
+            TAILQ_INSERT_TAIL(&creq->params, kv, next);
+        }
+    }
+    TAILQ_FOREACH(kv, &creq->params, next)
+    {
+        if (++n > CONTROL_MAX_PARAMS)
+            return -1;
+        if (!text_utf8_valid(kv->key, strlen(kv->key)) ||
+            !text_utf8_valid(kv->value, strlen(kv->value)))
+            return -1;
+    }
+    return 0;
+}
+
+const char *control_req_arg(struct control_req *creq, unsigned i)
+{
+    return i < creq->n_args ? creq->args[i] : NULL;
+}
+
+const char *control_req_param(struct control_req *creq, const char *name)
+{
+    return evhttp_find_header(&creq->params, name);
+}
+
+int control_req_check_params(struct control_req *creq, const char *const *allowed)
+{
+    struct evkeyval *kv, *kv2;
+
+    TAILQ_FOREACH(kv, &creq->params, next)
+    {
+        bool ok = false;
+
+        for (size_t i = 0; allowed[i]; i++)
+            if (strcmp(allowed[i], kv->key) == 0)
+                ok = true;
+        if (!ok) {
+            control_reply_error(creq, 400, "bad_parameter", "unknown parameter '%.64s'", kv->key);
+            return -EINVAL;
+        }
+        for (kv2 = TAILQ_NEXT(kv, next); kv2; kv2 = TAILQ_NEXT(kv2, next)) {
+            if (strcmp(kv->key, kv2->key) == 0) {
+                control_reply_error(creq, 400, "bad_parameter", "parameter '%.64s' is repeated",
+                                    kv->key);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+static void control_dispatch(struct evhttp_request *req, void *arg)
+{
+    struct control *c = arg;
+    struct control_req creq = {.ctl = c, .req = req};
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *method, *path;
+    bool path_known = false;
+    char *decoded_path;
+
+    TAILQ_INIT(&creq.params);
+    creq.conn = evcon ? control_conn_find(c, evhttp_connection_get_bufferevent(evcon)) : NULL;
+    if (creq.conn && creq.conn->over_cap) {
+        control_reply_error(&creq, 503, "busy", "too many connections (at most %u)",
+                            c->opts.max_connections);
+        return;
+    }
+    if (creq.conn && !creq.conn->checked) {
+        creq.conn->checked = true;
+        creq.conn->denied = !control_peer_allowed(c, bufferevent_getfd(creq.conn->bev));
+    }
+    if (creq.conn && creq.conn->denied) {
+        control_reply_error(&creq, 403, "forbidden", "peer is not allowed to use this socket");
+        return;
+    }
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+    case EVHTTP_REQ_HEAD:
+        method = "GET";
+        break;
+    case EVHTTP_REQ_POST:
+        method = "POST";
+        break;
+    default:
+        control_reply_error(&creq, 405, "method_not_allowed", "use GET or POST");
+        return;
+    }
+    path = uri ? evhttp_uri_get_path(uri) : NULL;
+    decoded_path = path ? xstrdup(path) : NULL;
+    if (decoded_path == NULL || control_parse_params(&creq, uri) < 0) {
+        control_reply_error(&creq, 400, "bad_request",
+                            "malformed path or parameters (UTF-8 without NUL, at most %d "
+                            "parameters, form-encoded body)",
+                            CONTROL_MAX_PARAMS);
+        goto out;
+    }
+    for (const struct control_route *r = c->routes; r->method; r++) {
+        if (!control_match(r->pattern, decoded_path, &creq)) {
+            control_req_reset_args(&creq);
+            continue;
+        }
+        path_known = true;
+        if (strcmp(r->method, method) != 0) {
+            control_req_reset_args(&creq);
+            continue;
+        }
+        r->fn(&creq, c->data);
+        if (!creq.answered)
+            control_reply_error(&creq, 500, "internal", "handler gave no answer");
+        goto out;
+    }
+    if (path_known)
+        control_reply_error(&creq, 405, "method_not_allowed", "%s is not allowed on %.200s", method,
+                            decoded_path);
+    else
+        control_reply_error(&creq, 404, "not_found", "no endpoint %.200s", decoded_path);
+out:
+    control_req_reset_args(&creq);
+    evhttp_clear_headers(&creq.params);
+    free(decoded_path);
+}
+
+/* ---- the socket ----------------------------------------------------- */
+
+static int control_listen(const char *path, mode_t mode, char **created, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char *dir = xstrdup(path), *slash;
+    struct stat st;
+    mode_t old;
+    int fd = -1;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "socket path %s is too long (at most %zu bytes)", path,
+                 sizeof(sa.sun_path) - 1);
+        goto fail;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        strcpy(dir, ".");
+    if (stat(dir, &st) < 0) {
+        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+        snprintf(err, errlen, "socket directory %s is writable by others; refusing to use it", dir);
+        goto fail;
+    }
+    if (lstat(path, &st) == 0) {
+        int probe;
+
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            goto fail;
+        }
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            close(probe);
+            snprintf(err, errlen, "another process is listening on %s", path);
+            goto fail;
+        }
+        if (probe >= 0)
+            close(probe);
+        if (unlink(path) < 0) {
+            snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+            goto fail;
+        }
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        goto fail;
+    }
+    /* The file is never visible with wider permissions than mode. */
+    old = umask(~mode & 0777);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        umask(old);
+        snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    umask(old);
+    *created = xstrdup(path);
+    if (chmod(path, mode) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "listen on %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    free(dir);
+    return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return -1;
+}
+
+struct control *control_new(struct event_base *base, const struct control_options *opts,
+                            const struct control_route *routes, void *data, char *err,
+                            size_t errlen)
+{
+    struct control *c = xcalloc(1, sizeof(*c));
+    int fd = opts->listen_fd;
+
+    c->base = base;
+    c->opts = *opts;
+    c->routes = routes;
+    c->data = data;
+    if (fd < 0) {
+        fd = control_listen(opts->path, opts->mode, &c->created_path, err, errlen);
+        if (fd < 0)
+            goto fail;
+    } else {
+        evutil_make_socket_nonblocking(fd);
+    }
+    c->sweep = evtimer_new(base, control_sweep, c);
+    c->http = evhttp_new(base);
+    evhttp_set_max_headers_size(c->http, (ev_ssize_t)opts->max_headers);
+    evhttp_set_max_body_size(c->http, (ev_ssize_t)opts->max_body);
+    evhttp_set_timeout(c->http, (int)((opts->deadline_ms + 999) / 1000));
+    /* Every standard method reaches control_dispatch, which answers 405
+     * in JSON for all but GET, HEAD and POST (evhttp itself would say 501). */
+    evhttp_set_allowed_methods(c->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_default_content_type(c->http, "application/json");
+    evhttp_set_bevcb(c->http, control_bevcb, c);
+    evhttp_set_gencb(c->http, control_dispatch, c);
+    c->bound = evhttp_accept_socket_with_handle(c->http, fd);
+    if (c->bound == NULL) {
+        snprintf(err, errlen, "cannot accept on the control socket");
+        close(fd);
+        goto fail;
+    }
+    return c;
+fail:
+    control_free(c);
+    return NULL;
+}
+
+void control_stop_accepting(struct control *c)
+{
+    if (c && c->bound) {
+        evhttp_del_accept_socket(c->http, c->bound);
+        c->bound = NULL;
+    }
+}
+
+void control_free(struct control *c)
+{
+    if (c == NULL)
+        return;
+    if (c->http)
+        evhttp_free(c->http);
+    while (c->conns)
+        control_conn_release(c, c->conns);
+    if (c->sweep)
+        event_free(c->sweep);
+    if (c->created_path) {
+        unlink(c->created_path);
+        free(c->created_path);
+    }
+    free(c);
+}
+
+unsigned control_connections(const struct control *c)
+{
+    return c->n_conns;
+}
