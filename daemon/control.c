@@ -74,7 +74,10 @@ struct control_req {
 struct control_stream {
     struct control_conn *conn; /* NULL once the connection is gone */
     struct evhttp_request *req;
-    control_more_fn more;
+    control_more_fn more;        /* a generated stream, or */
+    int fd;                      /* a stream read from fd (-1 when none) */
+    struct event *readable;      /* fd streams: waits for data */
+    bool (*eof_ok)(void *state); /* fd streams: end normally? */
     void *state;
     void (*free_state)(void *);
     struct strbuf buf;
@@ -301,6 +304,10 @@ void control_reply_error(struct control_req *creq, int status, const char *error
 
 static void control_stream_end(struct control_stream *st)
 {
+    if (st->readable)
+        event_free(st->readable);
+    if (st->fd >= 0)
+        close(st->fd);
     if (st->free_state)
         st->free_state(st->state);
     strbuf_release(&st->buf);
@@ -308,6 +315,8 @@ static void control_stream_end(struct control_stream *st)
         st->conn->stream = NULL;
     free(st);
 }
+
+static void control_stream_cut(struct control_stream *st);
 
 static void control_stream_closed(struct evhttp_connection *evcon, void *arg)
 {
@@ -338,11 +347,8 @@ static void control_stream_pump(struct evhttp_connection *evcon, void *arg)
     if (st->buf.len)
         evhttp_send_reply_chunk(st->req, out);
     evbuffer_free(out);
-    if (rc < 0 && st->conn) {
-        /* Cut the stream: the client sees a chunked body without its last
-         * chunk, never a short answer that looks complete. The connection's
-         * close callback ends the stream. */
-        bufferevent_trigger_event(st->conn->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING, 0);
+    if (rc < 0) {
+        control_stream_cut(st);
         return;
     }
     evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
@@ -350,15 +356,63 @@ static void control_stream_pump(struct evhttp_connection *evcon, void *arg)
     control_stream_end(st);
 }
 
-void control_reply_stream(struct control_req *creq, const char *content_type, control_more_fn more,
-                          void *state, void (*free_state)(void *))
+/* Cut a stream: the client sees a chunked body without its last chunk,
+ * never a short answer that looks complete. The connection's close
+ * callback ends the stream. */
+static void control_stream_cut(struct control_stream *st)
+{
+    if (st->conn) {
+        bufferevent_trigger_event(st->conn->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING, 0);
+        return;
+    }
+    evhttp_send_reply_end(st->req);
+    control_stream_end(st);
+}
+
+static void control_fd_flushed(struct evhttp_connection *evcon, void *arg)
+{
+    struct control_stream *st = arg;
+
+    event_add(st->readable, NULL);
+}
+
+static void control_fd_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct control_stream *st = arg;
+    char buf[65536];
+    struct evbuffer *out;
+    ssize_t n = read(fd, buf, sizeof(buf));
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        event_add(st->readable, NULL);
+        return;
+    }
+    if (n > 0) {
+        out = evbuffer_new();
+        evbuffer_add(out, buf, (size_t)n);
+        evhttp_send_reply_chunk_with_cb(st->req, out, control_fd_flushed, st);
+        evbuffer_free(out);
+        return;
+    }
+    if (n < 0 || !st->eof_ok(st->state)) {
+        control_stream_cut(st);
+        return;
+    }
+    evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
+    evhttp_send_reply_end(st->req);
+    control_stream_end(st);
+}
+
+static struct control_stream *control_stream_begin(struct control_req *creq,
+                                                   const char *content_type, void *state,
+                                                   void (*free_state)(void *))
 {
     struct control_stream *st = xcalloc(1, sizeof(*st));
     struct evkeyvalq *h = evhttp_request_get_output_headers(creq->req);
 
     st->conn = creq->conn;
     st->req = creq->req;
-    st->more = more;
+    st->fd = -1;
     st->state = state;
     st->free_state = free_state;
     if (creq->conn)
@@ -369,6 +423,27 @@ void control_reply_stream(struct control_req *creq, const char *content_type, co
                                   st);
     evhttp_send_reply_start(creq->req, 200, "OK");
     creq->answered = true;
+    return st;
+}
+
+void control_reply_fd(struct control_req *creq, const char *content_type, int fd,
+                      bool (*eof_ok)(void *state), void (*free_state)(void *), void *state)
+{
+    struct control_stream *st = control_stream_begin(creq, content_type, state, free_state);
+
+    evutil_make_socket_nonblocking(fd);
+    st->fd = fd;
+    st->eof_ok = eof_ok;
+    st->readable = event_new(creq->ctl->base, fd, EV_READ, control_fd_readable, st);
+    event_add(st->readable, NULL);
+}
+
+void control_reply_stream(struct control_req *creq, const char *content_type, control_more_fn more,
+                          void *state, void (*free_state)(void *))
+{
+    struct control_stream *st = control_stream_begin(creq, content_type, state, free_state);
+
+    st->more = more;
     control_stream_pump(evhttp_request_get_connection(creq->req), st);
 }
 

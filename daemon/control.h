@@ -94,4 +94,14 @@ typedef int (*control_more_fn)(void *state, struct strbuf *out);
 void control_reply_stream(struct control_req *req, const char *content_type, control_more_fn more,
                           void *state, void (*free_state)(void *));
 
+/* A reply streamed from a file descriptor (a pipe fed by another thread):
+ * control reads fd when it is readable and sends what it reads, one part
+ * at a time, each after the previous one reached the socket. At end of
+ * file it asks eof_ok(state): true ends the reply normally, false cuts it
+ * (the client sees an incomplete chunked body). control closes fd and
+ * calls free_state(state) once in every case, also when the client goes
+ * away first (the writer then gets EPIPE). fd is made non-blocking. */
+void control_reply_fd(struct control_req *req, const char *content_type, int fd,
+                      bool (*eof_ok)(void *state), void (*free_state)(void *), void *state);
+
 #endif

@@ -10,7 +10,9 @@
 #include "errors.h"
 #include "record.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- Provenance parser (harvest/provenance.c; no libxml2) ------------ */
 
@@ -81,5 +83,147 @@ char *extract_date_iso(const char *displayed);
 /* Process-wide set-up of libxml2 (xmlInitParser, catalogs off, silent
  * errors); call once from main() before any extraction. */
 void extract_global_init(void);
+
+
+/* ---- The harvest engine (harvest/engine.c) --------------------------- */
+
+struct event_base;
+struct fetch;
+struct worker_pool;
+
+enum harvest_trigger { HARVEST_SCHEDULE, HARVEST_MANUAL, HARVEST_ONCE };
+
+/* One configured source, as the engine needs it. harvest_run_start()
+ * copies it, so a configuration reload does not disturb a running run. */
+struct harvest_source {
+    const char *name;
+    const char *profile;       /* profile name known to the worker pool */
+    const char *const *urls;   /* the source's URL list (checked) */
+    size_t n_urls;
+    const char *sitemap;       /* sitemap or sitemap index URL, or NULL */
+    const char *listing;       /* listing URL template with {page}, or NULL */
+    const char *listing_links; /* XPath of record links */
+    const char *listing_next;  /* XPath of the next-page link, or NULL */
+    unsigned listing_first_page;
+    uint64_t delay_ms;         /* between request starts to one host */
+    unsigned concurrency;      /* transfers in flight per host */
+    uint64_t recheck_ms;       /* known URLs are re-fetched spread over this */
+    bool allow_file;           /* the URL list names file: URLs */
+};
+
+/* A run's counters. */
+struct harvest_counters {
+    unsigned long discovered;   /* URLs in the run's frontier */
+    unsigned long fetched;      /* transfers that completed with a response */
+    unsigned long n_new, changed, unchanged, kept;
+    unsigned long not_modified; /* 304 */
+    unsigned long skipped;      /* known URLs not due for a re-check */
+    unsigned long gone;         /* 404/410 (the record is marked gone after two) */
+    unsigned long failed;       /* URLs given up for this run */
+    unsigned long failed_by[PROV_CATEGORY_MAX];
+    unsigned long done;         /* URLs finished, any outcome */
+};
+
+/* What the engine knows about one finished fetch, for the sink. */
+struct harvest_page {
+    const char *source;
+    const char *url;           /* the frontier's URL */
+    const char *final_url;     /* after redirects */
+    int64_t run_id;
+    const char *etag;          /* validators of the response, or NULL */
+    const char *last_modified;
+    int http_status;
+    int64_t next_due;          /* Unix seconds of the next re-check */
+};
+
+/* What the sink knows about one URL. */
+struct harvest_url_state {
+    char *etag;           /* owned; NULL when none */
+    char *last_modified;  /* owned; NULL when none */
+    int64_t next_due;     /* Unix seconds; 0 when any time */
+    bool has_record;      /* the URL leads to a stored record */
+};
+
+/* Where the engine stores what it learns: the daemon wires these to the
+ * catalog, tests to fakes. Each write is one transaction: the page's
+ * outcome and its frontier entry are stored together or not at all.
+ * Functions return 0 or a negative errno; a failed write leaves the URL
+ * pending in the run's frontier. */
+struct harvest_sink {
+    void *data;
+    int (*run_start)(void *data, const char *source, enum harvest_trigger t, int64_t *run_id);
+    /* The newest run of source that a crash left unfinished: 0, or -ENOENT. */
+    int (*run_unfinished)(void *data, const char *source, int64_t *run_id);
+    int (*run_finish)(void *data, int64_t run_id, bool aborted);
+    int (*frontier_add)(void *data, int64_t run_id, const char *url);
+    int (*frontier_pending)(void *data, int64_t run_id, size_t max, struct strlist *urls);
+    /* -ENOENT when the URL was never fetched. */
+    int (*url_state)(void *data, const char *url, struct harvest_url_state *st);
+    /* outcome: 0 new, 1 changed, 2 unchanged, 3 kept (a partial parse of a
+     * complete record). */
+    int (*store)(void *data, const struct harvest_page *pg, const struct record *r, int *outcome);
+    int (*not_modified)(void *data, const struct harvest_page *pg);
+    int (*missing)(void *data, const struct harvest_page *pg, bool *gone);
+    int (*failed)(void *data, const struct harvest_page *pg, enum prov_category cat,
+                  const char *message);
+};
+
+struct harvest_options {
+    unsigned retries;            /* attempts per URL and run (3) */
+    uint64_t retry_base_ms;      /* first back-off (1000), doubled each time */
+    uint64_t retry_after_max_ms; /* Retry-After honoured up to this (1 h) */
+    uint64_t crawl_delay_max_ms; /* robots.txt Crawl-delay cap (60 s) */
+    unsigned host_pause_after;   /* consecutive failures that pause a host (5) */
+    unsigned max_in_flight;      /* transfers at once, all hosts (32) */
+};
+
+struct harvest_engine;
+
+/* Called once when a run ends: failed tells whether it could not be
+ * harvested at all (discovery failed, storage failed), error says why. */
+typedef void (*harvest_run_done_fn)(int64_t run_id, const struct harvest_counters *c, bool failed,
+                                    const char *error, void *data);
+
+/* A new engine on base, fetching with f and extracting with w (both must
+ * outlive it), storing through sink (copied). o may be NULL. */
+struct harvest_engine *harvest_engine_new(struct event_base *base, struct fetch *f,
+                                          struct worker_pool *w, const struct harvest_sink *sink,
+                                          const struct harvest_options *o);
+
+/* Stop everything at once: transfers are cancelled, runs are left
+ * unfinished in the sink (a later harvest_run_start() resumes them), no
+ * callback is called. NULL is allowed. */
+void harvest_engine_free(struct harvest_engine *e);
+
+/* Start a run of src (copied). When the sink holds an unfinished run of
+ * the source, that run is resumed (*resumed set) instead of a new one.
+ * every_url: fetch every discovered URL, known or not (--once and manual
+ * runs); otherwise known URLs are fetched only when due. Returns 0 with
+ * *run_id set, -EBUSY when the source is running already, or the sink's
+ * error. done is called once, later, from the loop. */
+int harvest_run_start(struct harvest_engine *e, const struct harvest_source *src,
+                      enum harvest_trigger t, bool every_url, harvest_run_done_fn done,
+                      void *data, int64_t *run_id, bool *resumed);
+
+/* Add url to the running run run_id (a manual request merged into it).
+ * -ENOENT when no such run is active. */
+int harvest_run_add_url(struct harvest_engine *e, int64_t run_id, const char *url);
+
+/* Fetch and store one page of src now, as a run of its own with trigger
+ * manual, even while the source's own run goes on. */
+int harvest_fetch_one(struct harvest_engine *e, const struct harvest_source *src, const char *url,
+                      harvest_run_done_fn done, void *data, int64_t *run_id);
+
+/* The active run of source: 0 with *run_id set, or -ENOENT. Single-page
+ * runs do not count. */
+int harvest_source_run(const struct harvest_engine *e, const char *source, int64_t *run_id);
+
+/* Live counters of an active run into *c, and the frontier size into
+ * *total: 0, or -ENOENT when run_id is not active. */
+int harvest_run_progress(const struct harvest_engine *e, int64_t run_id,
+                         struct harvest_counters *c, unsigned long *total);
+
+/* Number of runs active. */
+unsigned harvest_engine_runs(const struct harvest_engine *e);
 
 #endif

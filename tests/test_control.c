@@ -64,6 +64,19 @@ static void h_harvest(struct control_req *req, void *data)
     control_reply_json(req, 202, json_pack("{s:s}", "source", src));
 }
 
+struct fd_state {
+    struct fixture *fx;
+    bool ok;
+};
+
+static void stream_free_fd(void *state)
+{
+    struct fd_state *st = state;
+
+    st->fx->streams_freed++;
+    free(st);
+}
+
 struct stream_state {
     struct fixture *fx;
     int left;
@@ -98,12 +111,44 @@ static void h_export(struct control_req *req, void *data)
     control_reply_stream(req, "application/x-ndjson", stream_more, st, stream_free);
 }
 
+static bool fd_eof_ok(void *state)
+{
+    return ((struct fd_state *)state)->ok;
+}
+
+/* A pipe fed by a child process stands for the export thread. */
+static void h_pipe(struct control_req *req, void *data)
+{
+    struct fixture *fx = data;
+    struct fd_state *st = calloc(1, sizeof(*st));
+    const char *mode = control_req_param(req, "mode");
+    int pfd[2];
+    pid_t pid;
+
+    st->fx = fx;
+    st->ok = mode == NULL || strcmp(mode, "fail") != 0;
+    assert_int_equal(pipe(pfd), 0);
+    pid = fork();
+    if (pid == 0) {
+        char line[64];
+        close(pfd[0]);
+        signal(SIGPIPE, SIG_DFL);
+        for (int i = 0; i < 3000; i++) {
+            int n = snprintf(line, sizeof(line), "line %d\n", i);
+            if (write(pfd[1], line, (size_t)n) != n)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    close(pfd[1]);
+    control_reply_fd(req, "text/plain", pfd[0], fd_eof_ok, stream_free_fd, st);
+    waitpid(pid, NULL, WNOHANG);
+}
+
 static const struct control_route routes[] = {
-    {"GET", "/v1/status", h_status},
-    {"GET", "/v1/records/{}", h_record},
-    {"POST", "/v1/harvest", h_harvest},
-    {"GET", "/v1/export", h_export},
-    {NULL, NULL, NULL},
+    {"GET", "/v1/pipe", h_pipe},         {"GET", "/v1/status", h_status},
+    {"GET", "/v1/records/{}", h_record}, {"POST", "/v1/harvest", h_harvest},
+    {"GET", "/v1/export", h_export},     {NULL, NULL, NULL},
 };
 
 static struct control_options fixture_opts(struct fixture *fx)
@@ -282,6 +327,30 @@ static void test_routes_and_errors(void **state)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect(fx, cases[i].request, cases[i].needles);
+}
+
+static void test_fd_stream(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const whole[] = {"200", "line 0\n", "line 2999\n", "\r\n0\r\n\r\n", NULL};
+    pid_t pid;
+
+    expect(fx, "GET /v1/pipe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", whole);
+    /* A failed producer: the body ends without the closing chunk. */
+    pid = fork();
+    if (pid == 0) {
+        static char buf[1 << 16];
+        const char *rq = "GET /v1/pipe?mode=fail HTTP/1.1\r\nHost: x\r\n\r\n";
+        size_t n = client_exchange(fx->path, rq, strlen(rq), buf, sizeof(buf), 3000);
+        _exit(n > 0 && strstr(buf, "line 2999\n") && !strstr(buf, "\r\n0\r\n\r\n") ? 0 : 1);
+    }
+    assert_int_equal(run_until_child(fx, pid), 0);
+    for (int i = 0; i < 100 && fx->streams_freed < 2; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(fx->base, &tv);
+        event_base_dispatch(fx->base);
+    }
+    assert_int_equal(fx->streams_freed, 2);
 }
 
 static void test_header_cap(void **state)
@@ -477,6 +546,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_routes_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_file_rules, setup, teardown),
