@@ -31,6 +31,7 @@ static const char *const prov_category_names[PROV_CATEGORY_MAX] = {
     [PROV_STORAGE_IO] = "STORAGE_IO",
     [PROV_DB_CORRUPT] = "DB_CORRUPT",
     [PROV_CONFIG] = "CONFIG",
+    [PROV_ROBOTS_DISALLOWED] = "ROBOTS_DISALLOWED",
     [PROV_INTERNAL] = "INTERNAL",
 };
 

@@ -1000,16 +1000,18 @@ void provd_stop(struct provd *p)
 {
     if (p->once && p->watchdog && isatty(STDERR_FILENO))
         fputc('\n', stderr);
-    /* The engine first: it cancels transfers (their runs stay resumable)
-     * and stops talking to the sink before the catalog closes. */
+    /* The engine stops first: it cancels transfers (their runs stay
+     * resumable) and drops what the helpers still hand back, then the pool
+     * goes, then the engine, before the catalog closes. */
+    harvest_engine_stop(p->engine);
+    worker_pool_free(p->workers);
+    p->workers = NULL;
     harvest_engine_free(p->engine);
     p->engine = NULL;
     control_free(p->control);
     p->control = NULL;
     fetch_free(p->fetch);
     p->fetch = NULL;
-    worker_pool_free(p->workers);
-    p->workers = NULL;
     catalog_close(p->reader);
     p->reader = NULL;
     catalog_close(p->db);

@@ -51,11 +51,36 @@ static int sink_run_finish(void *data, int64_t run_id, bool aborted)
     return catalog_run_finish(p->db, run_id, aborted);
 }
 
-static int sink_frontier_add(void *data, int64_t run_id, const char *url)
+static int sink_frontier_add(void *data, int64_t run_id, const char *const *urls, size_t n,
+                             bool *added)
+{
+    struct provd *p = data;
+    int rc = catalog_begin(p->db);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = catalog_frontier_add(p->db, run_id, urls[i]);
+        added[i] = rc > 0;
+        if (rc > 0)
+            rc = 0;
+    }
+    if (rc == 0)
+        return catalog_commit(p->db, NULL);
+    catalog_rollback(p->db);
+    return rc;
+}
+
+static int sink_frontier_skip(void *data, int64_t run_id, const char *url)
 {
     struct provd *p = data;
 
-    return catalog_frontier_add(p->db, run_id, url);
+    return catalog_frontier_mark(p->db, run_id, url, CATALOG_FRONTIER_DONE);
+}
+
+static int sink_due(void *data, const char *source, int64_t now, size_t max, struct strlist *urls)
+{
+    struct provd *p = data;
+
+    return catalog_fetch_due(p->db, source, now, max, urls);
 }
 
 static int sink_frontier_pending(void *data, int64_t run_id, size_t max, struct strlist *urls)
@@ -132,7 +157,9 @@ void provd_sink_init(struct provd *p, struct harvest_sink *sink)
     sink->run_unfinished = sink_run_unfinished;
     sink->run_finish = sink_run_finish;
     sink->frontier_add = sink_frontier_add;
+    sink->frontier_skip = sink_frontier_skip;
     sink->frontier_pending = sink_frontier_pending;
+    sink->due = sink_due;
     sink->url_state = sink_url_state;
     sink->store = sink_store;
     sink->not_modified = sink_not_modified;

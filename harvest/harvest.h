@@ -155,8 +155,17 @@ struct harvest_sink {
     /* The newest run of source that a crash left unfinished: 0, or -ENOENT. */
     int (*run_unfinished)(void *data, const char *source, int64_t *run_id);
     int (*run_finish)(void *data, int64_t run_id, bool aborted);
-    int (*frontier_add)(void *data, int64_t run_id, const char *url);
+    /* Add n URLs to the run's frontier in one transaction; added[i] tells
+     * whether urls[i] was new to it (false: it was there already, pending
+     * or done). */
+    int (*frontier_add)(void *data, int64_t run_id, const char *const *urls, size_t n,
+                        bool *added);
+    /* Mark url done in the run's frontier without fetching it (not due). */
+    int (*frontier_skip)(void *data, int64_t run_id, const char *url);
     int (*frontier_pending)(void *data, int64_t run_id, size_t max, struct strlist *urls);
+    /* Append up to max URLs of source due for a re-check at now (Unix
+     * seconds). */
+    int (*due)(void *data, const char *source, int64_t now, size_t max, struct strlist *urls);
     /* -ENOENT when the URL was never fetched. */
     int (*url_state)(void *data, const char *url, struct harvest_url_state *st);
     /* outcome: 0 new, 1 changed, 2 unchanged, 3 kept (a partial parse of a
@@ -190,9 +199,14 @@ struct harvest_engine *harvest_engine_new(struct event_base *base, struct fetch 
                                           struct worker_pool *w, const struct harvest_sink *sink,
                                           const struct harvest_options *o);
 
-/* Stop everything at once: transfers are cancelled, runs are left
- * unfinished in the sink (a later harvest_run_start() resumes them), no
- * callback is called. NULL is allowed. */
+/* Stop: transfers in flight are cancelled and pages that come back from
+ * the extraction helpers from now on are dropped; runs are left
+ * unfinished in the sink (a later harvest_run_start() resumes them) and no
+ * run callback is called. Free the worker pool after this and before
+ * harvest_engine_free(). */
+void harvest_engine_stop(struct harvest_engine *e);
+
+/* Stop (if not yet) and free e and its runs. NULL is allowed. */
 void harvest_engine_free(struct harvest_engine *e);
 
 /* Start a run of src (copied). When the sink holds an unfinished run of
