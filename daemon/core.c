@@ -392,8 +392,8 @@ static int64_t core_next_after(const struct provd_source *s, int64_t from)
 }
 
 /* First run of each source after start-up: an interrupted run resumes at
- * once; otherwise the interval since the last run, or soon (within a
- * minute, jittered) for a source that never ran. */
+ * once; otherwise the interval since the last run, or within a few
+ * seconds for a source that never ran. */
 static void core_schedule_initial(struct provd *p, struct provd_source *s)
 {
     struct catalog_run cr = {0};
@@ -410,7 +410,9 @@ static void core_schedule_initial(struct provd *p, struct provd_source *s)
         core_schedule(p, s, when);
         return;
     }
-    core_schedule(p, s, now + (int64_t)(30 + 29 * core_jitter()));
+    /* Never harvested: start within a few seconds (jittered, so several
+     * new sources do not start in the same instant). */
+    core_schedule(p, s, now + (int64_t)(3 + 2 * core_jitter()));
 }
 
 static void core_run_done(int64_t run_id, const struct harvest_counters *c, bool failed,
