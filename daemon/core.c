@@ -218,14 +218,36 @@ void provd_status_line(struct provd *p, char *buf, size_t len)
     }
 }
 
+/* Seconds between STATUS= progress updates while a run is active; an
+ * idle daemon sends none (its only wake-up is the watchdog's). */
+#define CORE_STATUS_EVERY 5
+
+static void core_notify_status(struct provd *p);
+
+static void core_status_tick(evutil_socket_t fd, short what, void *arg)
+{
+    core_notify_status(arg);
+}
+
 static void core_notify_status(struct provd *p)
 {
     char line[256];
+    bool active;
 
     if (p->once)
         return;
     provd_status_line(p, line, sizeof(line));
     notify_status(line);
+    active = p->engine && harvest_engine_runs(p->engine) > 0 && !p->stopping;
+    if (p->status_timer == NULL)
+        p->status_timer = event_new(p->base, -1, EV_PERSIST, core_status_tick, p);
+    if (active && !evtimer_pending(p->status_timer, NULL)) {
+        struct timeval tv = {CORE_STATUS_EVERY, 0};
+
+        evtimer_add(p->status_timer, &tv);
+    } else if (!active) {
+        evtimer_del(p->status_timer);
+    }
 }
 
 void provd_note_error(struct provd *p, const char *url, enum prov_category cat, const char *msg)
@@ -1030,6 +1052,8 @@ void provd_stop(struct provd *p)
         event_free(p->watchdog);
     if (p->stop_timer)
         event_free(p->stop_timer);
+    if (p->status_timer)
+        event_free(p->status_timer);
     free(p->profiles_keep);
     for (size_t i = 0; i < p->n_retired; i++)
         config_free(p->retired[i]);

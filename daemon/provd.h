@@ -93,6 +93,7 @@ struct provd {
     struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
     struct event *watchdog;
     struct event *stop_timer;
+    struct event *status_timer; /* STATUS= progress while runs are active */
     int exit_status;
 };
 

@@ -84,7 +84,6 @@ char *extract_date_iso(const char *displayed);
  * errors); call once from main() before any extraction. */
 void extract_global_init(void);
 
-
 /* ---- The harvest engine (harvest/engine.c) --------------------------- */
 
 struct event_base;
@@ -97,51 +96,51 @@ enum harvest_trigger { HARVEST_SCHEDULE, HARVEST_MANUAL, HARVEST_ONCE };
  * copies it, so a configuration reload does not disturb a running run. */
 struct harvest_source {
     const char *name;
-    const char *profile;       /* profile name known to the worker pool */
-    const char *const *urls;   /* the source's URL list (checked) */
+    const char *profile;     /* profile name known to the worker pool */
+    const char *const *urls; /* the source's URL list (checked) */
     size_t n_urls;
     const char *sitemap;       /* sitemap or sitemap index URL, or NULL */
     const char *listing;       /* listing URL template with {page}, or NULL */
     const char *listing_links; /* XPath of record links */
     const char *listing_next;  /* XPath of the next-page link, or NULL */
     unsigned listing_first_page;
-    uint64_t delay_ms;         /* between request starts to one host */
-    unsigned concurrency;      /* transfers in flight per host */
-    uint64_t recheck_ms;       /* known URLs are re-fetched spread over this */
-    bool allow_file;           /* the URL list names file: URLs */
+    uint64_t delay_ms;    /* between request starts to one host */
+    unsigned concurrency; /* transfers in flight per host */
+    uint64_t recheck_ms;  /* known URLs are re-fetched spread over this */
+    bool allow_file;      /* the URL list names file: URLs */
 };
 
 /* A run's counters. */
 struct harvest_counters {
-    unsigned long discovered;   /* URLs in the run's frontier */
-    unsigned long fetched;      /* transfers that completed with a response */
+    unsigned long discovered; /* URLs in the run's frontier */
+    unsigned long fetched;    /* transfers that completed with a response */
     unsigned long n_new, changed, unchanged, kept;
     unsigned long not_modified; /* 304 */
     unsigned long skipped;      /* known URLs not due for a re-check */
     unsigned long gone;         /* 404/410 (the record is marked gone after two) */
     unsigned long failed;       /* URLs given up for this run */
     unsigned long failed_by[PROV_CATEGORY_MAX];
-    unsigned long done;         /* URLs finished, any outcome */
+    unsigned long done; /* URLs finished, any outcome */
 };
 
 /* What the engine knows about one finished fetch, for the sink. */
 struct harvest_page {
     const char *source;
-    const char *url;           /* the frontier's URL */
-    const char *final_url;     /* after redirects */
+    const char *url;       /* the frontier's URL */
+    const char *final_url; /* after redirects */
     int64_t run_id;
-    const char *etag;          /* validators of the response, or NULL */
+    const char *etag; /* validators of the response, or NULL */
     const char *last_modified;
     int http_status;
-    int64_t next_due;          /* Unix seconds of the next re-check */
+    int64_t next_due; /* Unix seconds of the next re-check */
 };
 
 /* What the sink knows about one URL. */
 struct harvest_url_state {
-    char *etag;           /* owned; NULL when none */
-    char *last_modified;  /* owned; NULL when none */
-    int64_t next_due;     /* Unix seconds; 0 when any time */
-    bool has_record;      /* the URL leads to a stored record */
+    char *etag;          /* owned; NULL when none */
+    char *last_modified; /* owned; NULL when none */
+    int64_t next_due;    /* Unix seconds; 0 when any time */
+    bool has_record;     /* the URL leads to a stored record */
 };
 
 /* Where the engine stores what it learns: the daemon wires these to the
@@ -158,8 +157,7 @@ struct harvest_sink {
     /* Add n URLs to the run's frontier in one transaction; added[i] tells
      * whether urls[i] was new to it (false: it was there already, pending
      * or done). */
-    int (*frontier_add)(void *data, int64_t run_id, const char *const *urls, size_t n,
-                        bool *added);
+    int (*frontier_add)(void *data, int64_t run_id, const char *const *urls, size_t n, bool *added);
     /* Mark url done in the run's frontier without fetching it (not due). */
     int (*frontier_skip)(void *data, int64_t run_id, const char *url);
     int (*frontier_pending)(void *data, int64_t run_id, size_t max, struct strlist *urls);
@@ -216,8 +214,8 @@ void harvest_engine_free(struct harvest_engine *e);
  * *run_id set, -EBUSY when the source is running already, or the sink's
  * error. done is called once, later, from the loop. */
 int harvest_run_start(struct harvest_engine *e, const struct harvest_source *src,
-                      enum harvest_trigger t, bool every_url, harvest_run_done_fn done,
-                      void *data, int64_t *run_id, bool *resumed);
+                      enum harvest_trigger t, bool every_url, harvest_run_done_fn done, void *data,
+                      int64_t *run_id, bool *resumed);
 
 /* Add url to the running run run_id (a manual request merged into it).
  * -ENOENT when no such run is active. */
@@ -234,8 +232,8 @@ int harvest_source_run(const struct harvest_engine *e, const char *source, int64
 
 /* Live counters of an active run into *c, and the frontier size into
  * *total: 0, or -ENOENT when run_id is not active. */
-int harvest_run_progress(const struct harvest_engine *e, int64_t run_id,
-                         struct harvest_counters *c, unsigned long *total);
+int harvest_run_progress(const struct harvest_engine *e, int64_t run_id, struct harvest_counters *c,
+                         unsigned long *total);
 
 /* Number of runs active. */
 unsigned harvest_engine_runs(const struct harvest_engine *e);
