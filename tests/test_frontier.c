@@ -1,0 +1,860 @@
+/*
+ * Tests of harvest/frontier.c, driven by a simulated engine: a fake clock,
+ * transfers that end after a chosen latency with a chosen outcome, and a
+ * loop that does what the real engine does (call frontier_next(), start
+ * jobs, sleep until the one wake-up time or the next transfer end). The
+ * simulation checks politeness on every start: no two starts on one host
+ * closer than delay * (1 - jitter), concurrency never exceeded, and never
+ * a wake-up without something to do.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "frontier.h"
+#include "xmalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SIM_HOSTS  64
+#define SIM_FLIGHT 64
+
+struct sim;
+
+/* Fill the outcome of the attempt-th fetch of url; *body is for robots.txt. */
+typedef void (*outcome_fn)(struct sim *s, const char *url, unsigned attempt,
+                           struct frontier_outcome *o, const char **body);
+
+struct flight {
+    char *url;
+    bool robots;
+    unsigned attempt;
+    int64_t end;
+};
+
+struct host_log {
+    int64_t last_start; /* INT64_MIN: none yet */
+    int64_t min_gap;
+    unsigned in_flight, max_in_flight;
+    size_t starts, fetches;
+    int64_t first_fetch;
+    int64_t starts_at[8]; /* the first starts, robots.txt included */
+};
+
+struct sim {
+    struct frontier *f;
+    struct frontier_options o;
+    int64_t now;
+    struct flight fl[SIM_FLIGHT];
+    size_t nfl;
+    unsigned max_global;
+    int64_t lat_min, lat_max;
+    outcome_fn outcome;
+    uint64_t rng;
+    struct host_log hosts[SIM_HOSTS];
+    size_t fetches, robots_fetches, disallowed, given_up, finished, retries, wakeups;
+    int last_host; /* host of the previous start */
+    size_t same_host_twice;
+    /* for the caller's behaviour functions */
+    const char *robots_body;
+    int robots_status;
+    int64_t start_log[256];
+    size_t nstart_log;
+    int host_log_order[64];
+    size_t norder;
+};
+
+static uint32_t test_random(void *data)
+{
+    uint64_t *x = data;
+
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (uint32_t)(*x >> 32);
+}
+
+static uint32_t random_low(void *data)
+{
+    (void)data;
+    return 0;
+}
+
+static uint32_t random_high(void *data)
+{
+    (void)data;
+    return UINT32_MAX;
+}
+
+/* URLs look like http://hN.test/...: N is the host's index. */
+static int host_index(const char *url)
+{
+    const char *p = strstr(url, "://h");
+
+    assert_non_null(p);
+    return atoi(p + 4);
+}
+
+static void outcome_ok(struct sim *s, const char *url, unsigned attempt, struct frontier_outcome *o,
+                       const char **body)
+{
+    (void)url;
+    (void)attempt;
+    o->category = PROV_OK;
+    o->http_status = 200;
+    o->retry_after_ms = -1;
+    *body = s->robots_body;
+    if (strstr(url, "/robots.txt") != NULL && s->robots_status != 0) {
+        o->http_status = s->robots_status;
+        o->category = s->robots_status >= 500 ? PROV_HTTP_5XX : PROV_OK;
+    }
+}
+
+static void sim_init(struct sim *s, const struct frontier_options *o)
+{
+    memset(s, 0, sizeof(*s));
+    s->o = *o;
+    s->rng = 0x9e3779b97f4a7c15ULL;
+    if (s->o.random == NULL) {
+        s->o.random = test_random;
+        s->o.random_data = &s->rng;
+    }
+    s->f = frontier_new(&s->o);
+    assert_non_null(s->f);
+    s->outcome = outcome_ok;
+    s->last_host = -1;
+    for (int i = 0; i < SIM_HOSTS; i++) {
+        s->hosts[i].last_start = INT64_MIN;
+        s->hosts[i].min_gap = INT64_MAX;
+        s->hosts[i].first_fetch = -1;
+    }
+}
+
+static void sim_add(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sim_add(struct sim *s, const char *fmt, ...)
+{
+    char url[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(url, sizeof(url), fmt, ap);
+    va_end(ap);
+    assert_int_equal(frontier_add(s->f, url, NULL, s->now), 0);
+}
+
+static int64_t sim_latency(struct sim *s)
+{
+    if (s->lat_max <= s->lat_min)
+        return s->lat_min;
+    return s->lat_min + (int64_t)(test_random(&s->rng) % (uint32_t)(s->lat_max - s->lat_min + 1));
+}
+
+/* Record a start on the job's host and check politeness. */
+static void sim_start(struct sim *s, const struct frontier_job *job)
+{
+    int h = host_index(job->url);
+    struct host_log *hl = &s->hosts[h];
+    int64_t floor = s->o.delay_ms - s->o.delay_ms * (int64_t)s->o.jitter_pct / 100;
+
+    if (hl->last_start != INT64_MIN) {
+        int64_t gap = s->now - hl->last_start;
+        if (gap < hl->min_gap)
+            hl->min_gap = gap;
+        if (gap < floor)
+            fail_msg("host %d: starts %lld ms apart, delay %lld jitter %u%%", h, (long long)gap,
+                     (long long)s->o.delay_ms, s->o.jitter_pct);
+    }
+    hl->last_start = s->now;
+    if (hl->starts < 8)
+        hl->starts_at[hl->starts] = s->now;
+    hl->starts++;
+    if (++hl->in_flight > hl->max_in_flight)
+        hl->max_in_flight = hl->in_flight;
+    if (s->nfl + 1 > s->max_global)
+        s->max_global = (unsigned)s->nfl + 1;
+    if (h == s->last_host)
+        s->same_host_twice++;
+    s->last_host = h;
+    if (s->norder < 64)
+        s->host_log_order[s->norder++] = h;
+    assert_true(s->nfl < SIM_FLIGHT);
+    s->fl[s->nfl++] = (struct flight){xstrdup(job->url), job->kind == FRONTIER_JOB_ROBOTS,
+                                      job->attempt, s->now + sim_latency(s)};
+}
+
+/* End every transfer due at s->now; returns how many ended. */
+static size_t sim_finish_due(struct sim *s)
+{
+    size_t ended = 0;
+
+    for (size_t i = 0; i < s->nfl;) {
+        struct flight fl = s->fl[i];
+        struct frontier_outcome o = {PROV_OK, 200, -1};
+        const char *body = NULL;
+        int64_t retry_at;
+        int rc;
+
+        if (fl.end > s->now) {
+            i++;
+            continue;
+        }
+        s->fl[i] = s->fl[--s->nfl];
+        s->hosts[host_index(fl.url)].in_flight--;
+        s->outcome(s, fl.url, fl.attempt, &o, &body);
+        if (fl.robots) {
+            rc = frontier_robots_done(s->f, fl.url, &o, body, body ? strlen(body) : 0, s->now);
+            assert_int_equal(rc, 0);
+        } else {
+            rc = frontier_done(s->f, fl.url, &o, s->now, &retry_at);
+            assert_true(rc >= 0);
+            if (rc == FRONTIER_RETRY) {
+                s->retries++;
+                assert_true(retry_at >= s->now);
+            } else if (rc == FRONTIER_GIVEN_UP) {
+                s->given_up++;
+            } else {
+                s->finished++;
+            }
+        }
+        free(fl.url);
+        ended++;
+    }
+    return ended;
+}
+
+/* Run until the frontier drains (or until the clock passes until). */
+static void sim_run(struct sim *s, int64_t until)
+{
+    struct frontier_job job;
+    int64_t wake;
+    bool woke_by_timer = false;
+
+    for (;;) {
+        enum frontier_status st = frontier_next(s->f, s->now, &job, &wake);
+        if (st == FRONTIER_DRAINED) {
+            assert_int_equal(s->nfl, 0);
+            return;
+        }
+        if (st == FRONTIER_READY) {
+            woke_by_timer = false;
+            switch (job.kind) {
+            case FRONTIER_JOB_FETCH:
+                s->fetches++;
+                if (s->hosts[host_index(job.url)].first_fetch < 0)
+                    s->hosts[host_index(job.url)].first_fetch = s->now;
+                s->hosts[host_index(job.url)].fetches++;
+                if (s->nstart_log < 256)
+                    s->start_log[s->nstart_log++] = s->now;
+                sim_start(s, &job);
+                break;
+            case FRONTIER_JOB_ROBOTS:
+                s->robots_fetches++;
+                assert_non_null(strstr(job.url, "/robots.txt"));
+                sim_start(s, &job);
+                break;
+            case FRONTIER_JOB_DISALLOWED:
+                s->disallowed++;
+                break;
+            case FRONTIER_JOB_GIVEN_UP:
+                s->given_up++;
+                break;
+            }
+            assert_true(frontier_in_flight(s->f) <= s->o.max_in_flight);
+            continue;
+        }
+        /* A timer wake-up must always find something to start: the
+         * frontier never asks to be woken early. */
+        if (woke_by_timer)
+            fail_msg("woke at %lld for nothing", (long long)s->now);
+        int64_t next = wake;
+        for (size_t i = 0; i < s->nfl; i++)
+            if (s->fl[i].end < next)
+                next = s->fl[i].end;
+        if (next == FRONTIER_NEVER)
+            fail_msg("stuck at %lld: nothing in flight and no wake-up", (long long)s->now);
+        assert_true(next >= s->now);
+        if (next > until)
+            return;
+        s->now = next;
+        s->wakeups++;
+        woke_by_timer = sim_finish_due(s) == 0;
+    }
+}
+
+static void sim_free(struct sim *s)
+{
+    for (size_t i = 0; i < s->nfl; i++)
+        free(s->fl[i].url);
+    frontier_free(s->f);
+}
+
+static struct frontier_options base_options(void)
+{
+    struct frontier_options o;
+
+    frontier_options_init(&o);
+    o.robots = false;
+    return o;
+}
+
+/* ---- Tests --------------------------------------------------------------- */
+
+static void test_politeness(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.delay_ms = 1000;
+    o.jitter_pct = 20;
+    o.concurrency = 2;
+    o.max_in_flight = 4;
+    sim_init(&s, &o);
+    s.lat_min = 50;
+    s.lat_max = 3000;
+    for (int h = 0; h < 3; h++)
+        for (int i = 0; i < 20; i++)
+            sim_add(&s, "http://h%d.test/doc/%d", h, i);
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 60);
+    assert_int_equal(s.finished, 60);
+    for (int h = 0; h < 3; h++) {
+        assert_true(s.hosts[h].min_gap >= 800);
+        assert_true(s.hosts[h].max_in_flight <= 2);
+        assert_int_equal(s.hosts[h].fetches, 20);
+    }
+    assert_true(s.max_global <= 4);
+    /* with latencies up to 3 s against a 1 s gap, two at once did happen */
+    assert_int_equal(s.hosts[0].max_in_flight, 2);
+    assert_int_equal(frontier_pending(s.f), 0);
+    sim_free(&s);
+}
+
+/* Jitter stays within its bounds and reaches them. */
+static void test_jitter_bounds(void **state)
+{
+    uint32_t (*fns[2])(void *) = {random_low, random_high};
+    const int64_t want[2] = {850, 1150};
+
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct frontier_options o = base_options();
+        struct sim s;
+        o.delay_ms = 1000;
+        o.jitter_pct = 15;
+        o.random = fns[k];
+        sim_init(&s, &o);
+        for (int i = 0; i < 5; i++)
+            sim_add(&s, "http://h0.test/%d", i);
+        sim_run(&s, INT64_MAX);
+        assert_int_equal(s.hosts[0].min_gap, want[k]);
+        assert_int_equal(s.now, 4 * want[k]);
+        sim_free(&s);
+    }
+}
+
+/* delay 0: no waiting at all, for local mirrors and tests. */
+static void test_zero_delay(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.delay_ms = 0;
+    o.concurrency = 4;
+    o.max_in_flight = 8;
+    sim_init(&s, &o);
+    for (int h = 0; h < 3; h++)
+        for (int i = 0; i < 30; i++)
+            sim_add(&s, "http://h%d.test/%d", h, i);
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 90);
+    assert_int_equal(s.now, 0);
+    assert_true(s.max_global <= 8);
+    for (int h = 0; h < 3; h++)
+        assert_true(s.hosts[h].max_in_flight <= 4);
+    sim_free(&s);
+}
+
+/* The global cap: with it reached, frontier_next() asks for no timer. */
+static void test_global_cap(void **state)
+{
+    struct frontier_options o = base_options();
+    struct frontier *f;
+    struct frontier_job job;
+    int64_t wake;
+    char url[64];
+
+    (void)state;
+    o.delay_ms = 0;
+    o.concurrency = 5;
+    o.max_in_flight = 2;
+    f = frontier_new(&o);
+    for (int i = 0; i < 4; i++) {
+        snprintf(url, sizeof(url), "http://h%d.test/x", i);
+        assert_int_equal(frontier_add(f, url, (void *)(uintptr_t)(i + 1), 0), 0);
+    }
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(job.kind, FRONTIER_JOB_FETCH);
+    assert_int_equal(job.attempt, 1);
+    assert_string_equal(job.url, "http://h0.test/x");
+    assert_ptr_equal(job.data, (void *)(uintptr_t)1);
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_WAIT);
+    assert_true(wake == FRONTIER_NEVER);
+    assert_int_equal(frontier_in_flight(f), 2);
+    assert_int_equal(frontier_pending(f), 2);
+    struct frontier_outcome ok = {PROV_OK, 200, -1};
+    assert_int_equal(frontier_done(f, "http://h0.test/x", &ok, 5, NULL), FRONTIER_FINISHED);
+    assert_int_equal(frontier_next(f, 5, &job, &wake), FRONTIER_READY);
+    frontier_free(f);
+}
+
+/* Hosts take turns: none is served twice in a row while others wait. */
+static void test_fairness(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.delay_ms = 0;
+    o.max_in_flight = 1;
+    sim_init(&s, &o);
+    s.lat_min = s.lat_max = 10;
+    /* host 0 queues everything first; the others still get their turns */
+    for (int i = 0; i < 10; i++)
+        sim_add(&s, "http://h0.test/%d", i);
+    for (int i = 0; i < 10; i++) {
+        sim_add(&s, "http://h1.test/%d", i);
+        sim_add(&s, "http://h2.test/%d", i);
+    }
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 30);
+    assert_int_equal(s.same_host_twice, 0);
+    for (size_t i = 0; i < 30; i++)
+        assert_int_equal(s.host_log_order[i], (int)(i % 3));
+    sim_free(&s);
+
+    /* with a gap per host, a slow host does not hold back fast ones */
+    o.max_in_flight = 4;
+    o.jitter_pct = 0;
+    sim_init(&s, &o);
+    s.lat_min = s.lat_max = 10;
+    assert_int_equal(frontier_set_host(s.f, "http://h0.test/", 1000, 1), 0);
+    for (int i = 0; i < 5; i++)
+        sim_add(&s, "http://h0.test/%d", i);
+    for (int i = 0; i < 50; i++)
+        sim_add(&s, "http://h1.test/%d", i);
+    sim_run(&s, INT64_MAX);
+    assert_true(s.hosts[0].min_gap >= 1000);
+    assert_int_equal(s.hosts[1].fetches, 50);
+    assert_int_equal(s.now, 4000 + 10);
+    sim_free(&s);
+}
+
+static void outcome_429(struct sim *s, const char *url, unsigned attempt,
+                        struct frontier_outcome *o, const char **body)
+{
+    outcome_ok(s, url, attempt, o, body);
+    if (strstr(url, "/limited") != NULL && attempt == 1) {
+        o->category = PROV_RATE_LIMITED;
+        o->http_status = 429;
+        o->retry_after_ms = strstr(url, "h1.") ? 36000000 : 3000;
+    }
+}
+
+/* RELIABILITY N14: Retry-After holds back the host, up to the cap. */
+static void test_retry_after(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.delay_ms = 100;
+    o.jitter_pct = 0;
+    o.retry_after_cap_ms = 3600000;
+    sim_init(&s, &o);
+    s.outcome = outcome_429;
+    s.lat_min = s.lat_max = 10;
+    sim_add(&s, "http://h0.test/limited");
+    sim_add(&s, "http://h0.test/a");
+    sim_add(&s, "http://h0.test/b");
+    sim_add(&s, "http://h2.test/a");
+    sim_add(&s, "http://h2.test/b");
+    sim_add(&s, "http://h2.test/c");
+    sim_run(&s, INT64_MAX);
+    /* h0: /limited at 0, 429 at 10 -> nothing on h0 before 3010; then
+     * the waiting URLs at the usual pace, and /limited again */
+    assert_int_equal(s.hosts[0].fetches, 4);
+    assert_int_equal(s.hosts[0].starts_at[1], 3010);
+    assert_int_equal(s.hosts[0].starts_at[2], 3110);
+    assert_int_equal(s.hosts[0].starts_at[3], 3210);
+    assert_int_equal(s.retries, 1);
+    /* the other host went on meanwhile, at its own pace */
+    assert_int_equal(s.hosts[2].fetches, 3);
+    assert_int_equal(s.hosts[2].starts_at[2], 200);
+    /* it succeeded the second time */
+    assert_int_equal(frontier_category(s.f, "http://h0.test/limited"), PROV_OK);
+    sim_free(&s);
+
+    /* a Retry-After of 10 hours is honoured for the cap: 1 hour */
+    sim_init(&s, &o);
+    s.outcome = outcome_429;
+    s.lat_min = s.lat_max = 10;
+    sim_add(&s, "http://h1.test/limited");
+    sim_add(&s, "http://h1.test/a");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.hosts[1].fetches, 3);
+    assert_int_equal(s.hosts[1].starts_at[1], 3600000 + 10);
+    sim_free(&s);
+}
+
+static void outcome_always_503(struct sim *s, const char *url, unsigned attempt,
+                               struct frontier_outcome *o, const char **body)
+{
+    outcome_ok(s, url, attempt, o, body);
+    if (strstr(url, "/down") != NULL) {
+        o->category = PROV_HTTP_5XX;
+        o->http_status = 503;
+    }
+}
+
+/* RELIABILITY N15: exponential back-off, at most N attempts, category kept. */
+static void test_backoff_sequence(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+    static const int64_t want[] = {0, 1000, 3000, 7000, 15000, 23000};
+
+    (void)state;
+    o.delay_ms = 0;
+    o.jitter_pct = 0;
+    o.backoff_ms = 1000;
+    o.backoff_max_ms = 8000;
+    o.max_attempts = 6;
+    o.pause_after = 0;
+    sim_init(&s, &o);
+    s.outcome = outcome_always_503;
+    sim_add(&s, "http://h0.test/down");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 6);
+    assert_int_equal(s.retries, 5);
+    assert_int_equal(s.given_up, 1);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(s.start_log[i], want[i]);
+    assert_int_equal(frontier_category(s.f, "http://h0.test/down"), PROV_HTTP_5XX);
+    assert_int_equal(frontier_category(s.f, "http://nowhere.test/"), -1);
+    sim_free(&s);
+
+    /* with jitter, each wait stays within its bounds */
+    o.jitter_pct = 20;
+    o.max_attempts = 4;
+    sim_init(&s, &o);
+    s.outcome = outcome_always_503;
+    sim_add(&s, "http://h0.test/down");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 4);
+    for (size_t i = 1; i < 4; i++) {
+        int64_t gap = s.start_log[i] - s.start_log[i - 1], base = 1000LL << (i - 1);
+        assert_true(gap >= base * 8 / 10 && gap <= base * 12 / 10);
+    }
+    sim_free(&s);
+
+    /* a final failure is not retried */
+    struct frontier *f = frontier_new(&o);
+    struct frontier_job job;
+    int64_t wake;
+    struct frontier_outcome gone = {PROV_HTTP_4XX, 404, -1};
+    assert_int_equal(frontier_add(f, "http://h0.test/gone", NULL, 0), 0);
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(frontier_done(f, "http://h0.test/gone", &gone, 1, NULL), FRONTIER_FINISHED);
+    assert_int_equal(frontier_next(f, 1, &job, &wake), FRONTIER_DRAINED);
+    assert_int_equal(frontier_category(f, "http://h0.test/gone"), PROV_HTTP_4XX);
+    frontier_free(f);
+}
+
+/* RELIABILITY N15: a host that keeps failing pauses. */
+static void test_host_pause(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.delay_ms = 0;
+    o.jitter_pct = 0;
+    o.max_attempts = 1;
+    o.pause_after = 3;
+    o.pause_ms = 60000;
+    sim_init(&s, &o);
+    s.outcome = outcome_always_503;
+    s.lat_min = s.lat_max = 100;
+    for (int i = 0; i < 3; i++)
+        sim_add(&s, "http://h0.test/down/%d", i);
+    sim_add(&s, "http://h0.test/up");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 4);
+    assert_int_equal(s.given_up, 3);
+    /* starts at 0, 100, 200; the third failure at 300 pauses until 60300 */
+    assert_int_equal(s.start_log[3], 60300);
+    sim_free(&s);
+
+    /* a success between failures resets the count */
+    sim_init(&s, &o);
+    s.outcome = outcome_always_503;
+    s.lat_min = s.lat_max = 100;
+    sim_add(&s, "http://h0.test/down/1");
+    sim_add(&s, "http://h0.test/down/2");
+    sim_add(&s, "http://h0.test/up/1");
+    sim_add(&s, "http://h0.test/down/3");
+    sim_add(&s, "http://h0.test/down/4");
+    sim_add(&s, "http://h0.test/up/2");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 6);
+    assert_int_equal(s.now, 600);
+    sim_free(&s);
+}
+
+static void test_robots(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.robots = true;
+    o.delay_ms = 500;
+    o.jitter_pct = 0;
+    o.crawl_delay_cap_ms = 2000;
+    sim_init(&s, &o);
+    s.lat_min = s.lat_max = 10;
+    s.robots_body = "User-agent: *\nDisallow: /private\nCrawl-delay: 1.5\n\n"
+                    "User-agent: otherbot\nDisallow: /\n";
+    for (int i = 0; i < 4; i++) {
+        sim_add(&s, "http://h0.test/public/%d", i);
+        sim_add(&s, "http://h0.test/private/%d", i);
+    }
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.robots_fetches, 1);
+    assert_int_equal(s.fetches, 4);
+    assert_int_equal(s.disallowed, 4);
+    /* robots.txt first at 0, then the pages 1.5 s apart (Crawl-delay is
+     * larger than the delay and under the cap) */
+    assert_int_equal(s.hosts[0].first_fetch, 1500);
+    assert_int_equal(s.hosts[0].min_gap, 1500);
+    sim_free(&s);
+
+    /* a Crawl-delay above the cap counts for the cap */
+    sim_init(&s, &o);
+    s.robots_body = "User-agent: provd\nCrawl-delay: 30\n";
+    sim_add(&s, "http://h0.test/a");
+    sim_add(&s, "http://h0.test/b");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.hosts[0].min_gap, 2000);
+    sim_free(&s);
+
+    /* robots.txt 404: everything allowed, the plain delay */
+    sim_init(&s, &o);
+    s.robots_body = "User-agent: *\nDisallow: /\n";
+    s.robots_status = 404;
+    sim_add(&s, "http://h0.test/a");
+    sim_add(&s, "http://h0.test/b");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 2);
+    assert_int_equal(s.disallowed, 0);
+    assert_int_equal(s.hosts[0].min_gap, 500);
+    sim_free(&s);
+
+    /* file: URLs have no robots.txt */
+    sim_init(&s, &o);
+    assert_int_equal(frontier_add(s.f, "file:///srv/demo/a.html", NULL, 0), 0);
+    struct frontier_job job;
+    int64_t wake;
+    assert_int_equal(frontier_next(s.f, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(job.kind, FRONTIER_JOB_FETCH);
+    sim_free(&s);
+}
+
+/* robots.txt 5xx: wait and ask again; after max_attempts, hand the URLs
+ * back with the category. */
+static void test_robots_failures(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.robots = true;
+    o.delay_ms = 0;
+    o.jitter_pct = 0;
+    o.max_attempts = 3;
+    o.robots_opts.retry_ms = 1000;
+    sim_init(&s, &o);
+    s.robots_status = 503;
+    for (int i = 0; i < 5; i++)
+        sim_add(&s, "http://h0.test/%d", i);
+    sim_add(&s, "http://h1.test/x");
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.robots_fetches, 3 + 3);
+    assert_int_equal(s.fetches, 0);
+    assert_int_equal(s.given_up, 6);
+    /* asked at 0, 1000 and 3000 */
+    assert_int_equal(s.now, 3000);
+    assert_int_equal(frontier_category(s.f, "http://h0.test/3"), PROV_HTTP_5XX);
+    sim_free(&s);
+
+    /* a robots.txt that recovers lets the URLs through */
+    struct frontier *f;
+    struct frontier_job job;
+    int64_t wake;
+    struct frontier_outcome down = {PROV_HTTP_5XX, 500, -1}, up = {PROV_OK, 200, -1};
+    f = frontier_new(&o);
+    assert_int_equal(frontier_add(f, "https://h0.test/doc", NULL, 0), 0);
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(job.kind, FRONTIER_JOB_ROBOTS);
+    assert_string_equal(job.url, "https://h0.test/robots.txt");
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_WAIT);
+    assert_true(wake == FRONTIER_NEVER);
+    assert_int_equal(frontier_robots_done(f, "https://h0.test/robots.txt", &down, NULL, 0, 5), 0);
+    assert_int_equal(frontier_next(f, 5, &job, &wake), FRONTIER_WAIT);
+    assert_int_equal(wake, 1005);
+    assert_int_equal(frontier_next(f, 1005, &job, &wake), FRONTIER_READY);
+    assert_int_equal(job.kind, FRONTIER_JOB_ROBOTS);
+    assert_int_equal(frontier_robots_done(f, "https://h0.test/robots.txt", &up, "", 0, 1010), 0);
+    assert_int_equal(frontier_next(f, 1010, &job, &wake), FRONTIER_READY);
+    assert_int_equal(job.kind, FRONTIER_JOB_FETCH);
+    assert_string_equal(job.url, "https://h0.test/doc");
+    /* errors */
+    assert_int_equal(frontier_robots_done(f, "https://h0.test/robots.txt", &up, "", 0, 1010),
+                     -EINVAL);
+    assert_int_equal(frontier_robots_done(f, "https://h9.test/robots.txt", &up, "", 0, 1010),
+                     -ENOENT);
+    frontier_free(f);
+}
+
+/* Rules expire after robots_opts.expiry_ms and are fetched again. */
+static void test_robots_expiry(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+
+    (void)state;
+    o.robots = true;
+    o.delay_ms = 1000;
+    o.jitter_pct = 0;
+    o.robots_opts.expiry_ms = 10000;
+    sim_init(&s, &o);
+    s.robots_body = "User-agent: *\nDisallow: /none\n";
+    for (int i = 0; i < 25; i++)
+        sim_add(&s, "http://h0.test/%d", i);
+    sim_run(&s, INT64_MAX);
+    assert_int_equal(s.fetches, 25);
+    /* 28 starts 1 s apart: robots.txt at 0, 10 and 20 s */
+    assert_int_equal(s.robots_fetches, 3);
+    assert_int_equal(s.hosts[0].min_gap, 1000);
+    sim_free(&s);
+}
+
+static void test_api_errors(void **state)
+{
+    struct frontier_options o = base_options();
+    struct frontier *f;
+    struct frontier_outcome ok = {PROV_OK, 200, -1};
+    struct frontier_job job;
+    int64_t wake;
+
+    (void)state;
+    f = frontier_new(&o);
+    assert_int_equal(frontier_add(f, "http://h0.test/a", NULL, 0), 0);
+    assert_int_equal(frontier_add(f, "http://h0.test/a", NULL, 0), -EEXIST);
+    assert_int_equal(frontier_add(f, "mailto:x@h0.test", NULL, 0), -EINVAL);
+    assert_int_equal(frontier_set_host(f, "http://h0.test/", -1, 1), -EINVAL);
+    assert_int_equal(frontier_set_host(f, "http://h0.test/", 0, 0), -EINVAL);
+    assert_int_equal(frontier_done(f, "http://h0.test/b", &ok, 0, NULL), -ENOENT);
+    assert_int_equal(frontier_done(f, "http://h0.test/a", &ok, 0, NULL), -EINVAL);
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(frontier_done(f, "http://h0.test/a", &ok, 0, NULL), FRONTIER_FINISHED);
+    assert_int_equal(frontier_done(f, "http://h0.test/a", &ok, 0, NULL), -EINVAL);
+    /* a URL is queued once per run, even after it is done */
+    assert_int_equal(frontier_add(f, "http://h0.test/a", NULL, 0), -EEXIST);
+    assert_int_equal(frontier_next(f, 0, &job, &wake), FRONTIER_DRAINED);
+    frontier_free(f);
+    frontier_free(NULL);
+
+    o.concurrency = 0;
+    assert_null(frontier_new(&o));
+    o.concurrency = 1;
+    o.jitter_pct = 60;
+    assert_null(frontier_new(&o));
+    o.jitter_pct = 10;
+    o.max_attempts = 0;
+    assert_null(frontier_new(&o));
+    o.max_attempts = 1;
+    o.backoff_max_ms = o.backoff_ms - 1;
+    assert_null(frontier_new(&o));
+
+    assert_true(frontier_retryable(PROV_HTTP_5XX));
+    assert_true(frontier_retryable(PROV_CONNECT));
+    assert_true(frontier_retryable(PROV_RATE_LIMITED));
+    assert_false(frontier_retryable(PROV_HTTP_4XX));
+    assert_false(frontier_retryable(PROV_TOO_LARGE));
+    assert_false(frontier_retryable(PROV_OK));
+}
+
+/* RELIABILITY N23: 100,000 URLs on 50 hosts, politely and quickly. */
+static void test_many_urls(void **state)
+{
+    struct frontier_options o = base_options();
+    struct sim s;
+    struct timespec t0, t1;
+    double dt;
+
+    (void)state;
+    o.delay_ms = 100;
+    o.jitter_pct = 10;
+    o.concurrency = 2;
+    o.max_in_flight = 32;
+    sim_init(&s, &o);
+    s.lat_min = 5;
+    s.lat_max = 400;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100000; i++)
+        sim_add(&s, "http://h%d.test/document/%d", i % 50, i);
+    sim_run(&s, INT64_MAX);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("    100000 URLs on 50 hosts: %.2f s of CPU for %.0f s of simulated "
+                  "harvest, %zu wake-ups\n",
+                  dt, (double)s.now / 1000, s.wakeups);
+    assert_int_equal(s.fetches, 100000);
+    assert_int_equal(s.finished, 100000);
+    for (int h = 0; h < 50; h++) {
+        assert_int_equal(s.hosts[h].fetches, 2000);
+        assert_true(s.hosts[h].min_gap >= 90);
+        assert_true(s.hosts[h].max_in_flight <= 2);
+    }
+    assert_true(s.max_global <= 32);
+    /* 2000 starts per host at least 90 ms apart */
+    assert_true(s.now >= 1999 * 90);
+    assert_true(dt < 20.0);
+    sim_free(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_politeness),       cmocka_unit_test(test_jitter_bounds),
+        cmocka_unit_test(test_zero_delay),       cmocka_unit_test(test_global_cap),
+        cmocka_unit_test(test_fairness),         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_backoff_sequence), cmocka_unit_test(test_host_pause),
+        cmocka_unit_test(test_robots),           cmocka_unit_test(test_robots_failures),
+        cmocka_unit_test(test_robots_expiry),    cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_many_urls),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
