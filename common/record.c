@@ -66,7 +66,10 @@ void citation_clear(struct citation *c)
 
 void record_add_citation_steal(struct record *r, struct citation *c)
 {
-    r->citations = xreallocarray(r->citations, r->n_citations + 1, sizeof(*r->citations));
+    if (r->n_citations == r->cap_citations) {
+        r->cap_citations = r->cap_citations ? r->cap_citations * 2 : 4;
+        r->citations = xreallocarray(r->citations, r->cap_citations, sizeof(*r->citations));
+    }
     r->citations[r->n_citations++] = *c;
     memset(c, 0, sizeof(*c));
 }

@@ -47,6 +47,7 @@ struct record {
     char *source; /* whole Source text, white space normalised */
     struct citation *citations;
     size_t n_citations;
+    size_t cap_citations; /* allocated entries of citations */
     struct strlist contributors;
     struct strlist translators;
     char *text;   /* document text (translation), for full-text search */
