@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,10 @@
 #define CONTROL_MAX_PARAMS 64
 #define CONTROL_MAX_ARGS   4
 #define CONTROL_SWEEP_MS   200
+/* After a failed accept() (EMFILE, ENFILE, ENOBUFS) the listener rests
+ * this long: the connection stays in the backlog and the socket stays
+ * readable, so retrying at once would spin the loop (RELIABILITY S7). */
+#define CONTROL_ACCEPT_PAUSE_MS 100
 
 struct control_conn {
     struct control *ctl;
@@ -93,10 +98,24 @@ static struct control_conn *control_conn_find(struct control *c, struct bufferev
     return NULL;
 }
 
+static bool control_gid_allowed(const struct control *c, gid_t gid)
+{
+    if (gid == getgid())
+        return true;
+    for (size_t i = 0; i < c->opts.n_allow_gids; i++)
+        if (gid == c->opts.allow_gids[i])
+            return true;
+    return false;
+}
+
+/* The peer may talk to us when it is root, our own user, a listed user, or
+ * in our group or a listed group (primary or supplementary: a member of
+ * the socket's group passes the file permissions, so it passes here too). */
 static bool control_peer_allowed(const struct control *c, int fd)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
+    gid_t groups[256];
 
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         return false;
@@ -105,9 +124,14 @@ static bool control_peer_allowed(const struct control *c, int fd)
     for (size_t i = 0; i < c->opts.n_allow_uids; i++)
         if (cred.uid == c->opts.allow_uids[i])
             return true;
-    for (size_t i = 0; i < c->opts.n_allow_gids; i++)
-        if (cred.gid == c->opts.allow_gids[i])
-            return true;
+    if (control_gid_allowed(c, cred.gid))
+        return true;
+    len = sizeof(groups);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+        for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+            if (control_gid_allowed(c, groups[i]))
+                return true;
+    }
     return false;
 }
 
@@ -662,6 +686,34 @@ out:
 
 /* ---- the socket ----------------------------------------------------- */
 
+static void control_accept_enable(struct evhttp_bound_socket *bound, void *arg)
+{
+    evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
+}
+
+static void control_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    /* Listeners removed meanwhile (control_stop_accepting) are no longer
+     * bound, so only live ones come back. */
+    evhttp_foreach_bound_socket(arg, control_accept_enable, NULL);
+}
+
+/* accept() failed for a reason that retrying at once cannot cure (out of
+ * file descriptors): stop listening for a moment instead of spinning,
+ * while the deadlines and the sweep give descriptors back. libevent hands
+ * this callback the evhttp (the listener's own argument), not our struct;
+ * the one-shot timer lives on the base, so control_free() must not be
+ * followed by more turns of the loop on the same base within
+ * CONTROL_ACCEPT_PAUSE_MS of such an error (provd frees it after the loop
+ * has ended). */
+static void control_accept_error(struct evconnlistener *lev, void *http)
+{
+    struct timeval tv = {0, CONTROL_ACCEPT_PAUSE_MS * 1000};
+
+    evconnlistener_disable(lev);
+    event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, control_accept_resume, http, &tv);
+}
+
 static int control_listen(const char *path, mode_t mode, char **created, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -774,6 +826,7 @@ struct control *control_new(struct event_base *base, const struct control_option
         close(fd);
         goto fail;
     }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(c->bound), control_accept_error);
     return c;
 fail:
     control_free(c);

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -524,9 +525,21 @@ static void test_peer_credentials(void **state)
     pid = fork();
     if (pid == 0) {
         static const char *const denied[] = {"403", "forbidden", NULL};
-        if (setgid(65534) < 0 || setuid(65534) < 0)
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
             _exit(2);
         child_expect(fx->path, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", denied);
+    }
+    assert_int_equal(run_until_child(fx, pid), 0);
+    /* A member of our group through a supplementary group is allowed, as
+     * the socket's group permission lets it in. */
+    pid = fork();
+    if (pid == 0) {
+        static const char *const ok[] = {"200", NULL};
+        gid_t ours = getgid();
+
+        if (setgroups(1, &ours) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(2);
+        child_expect(fx->path, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", ok);
     }
     assert_int_equal(run_until_child(fx, pid), 0);
     /* With the right mode (0660, owner root) the same user cannot even
@@ -534,7 +547,7 @@ static void test_peer_credentials(void **state)
     assert_int_equal(chmod(fx->path, 0660), 0);
     pid = fork();
     if (pid == 0) {
-        if (setgid(65534) < 0 || setuid(65534) < 0)
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
             _exit(2);
         _exit(client_connect(fx->path) < 0 && errno == EACCES ? 0 : 1);
     }
