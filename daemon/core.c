@@ -674,6 +674,12 @@ static void core_sources_build(struct provd *p, const struct config *conf)
     }
 }
 
+/* Media types a 2xx may have: record and listing pages (HTML), sitemaps
+ * (XML) and robots.txt (plain text). The engine holds record pages to
+ * HTML itself, per job. */
+static const char *const core_fetch_types[] = {
+    "text/html", "application/xhtml+xml", "application/xml", "text/xml", "text/plain", NULL};
+
 static int core_fetch_new(struct provd *p)
 {
     struct fetch_options fo;
@@ -682,6 +688,7 @@ static int core_fetch_new(struct provd *p)
 
     fetch_options_init(&fo);
     fo.user_agent = p->conf->user_agent;
+    fo.accept_types = core_fetch_types;
     fo.connect_timeout_ms = (long)p->conf->connect_timeout_ms;
     fo.total_timeout_ms = (long)p->conf->transfer_timeout_ms;
     fo.low_speed_limit = (long)p->conf->low_speed_limit;
@@ -731,9 +738,10 @@ static int core_workers_new(struct provd *p)
     wo.profiles = profiles;
     wo.n_profiles = p->conf->n_profiles;
     rc = worker_pool_new(p->base, &wo, &p->workers);
-    /* The pool looks profiles up by pointer: the array must live as long
-     * as the configuration, which p->profiles_keep ties it to. */
-    p->profiles_keep = profiles;
+    /* The pool keeps its own copy of the array; only the profiles must
+     * outlive it, and they belong to p->conf, which a reload retires but
+     * does not free. */
+    free(profiles);
     if (rc < 0) {
         log_msg(LOG_LVL_ERR, "cannot start the extraction helpers: %s", strerror(-rc));
         return EX_OSERR;
@@ -1054,7 +1062,6 @@ void provd_stop(struct provd *p)
         event_free(p->stop_timer);
     if (p->status_timer)
         event_free(p->status_timer);
-    free(p->profiles_keep);
     for (size_t i = 0; i < p->n_retired; i++)
         config_free(p->retired[i]);
     free(p->retired);

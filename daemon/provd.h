@@ -79,7 +79,6 @@ struct provd {
     struct config **retired; /* configurations replaced by reloads: the
                                 helpers may still look profiles up in them */
     size_t n_retired;
-    const struct profile **profiles_keep; /* the helpers' profile table */
 
     struct provd_run *runs; /* newest first; finished ones are trimmed */
     int64_t next_queue_id;

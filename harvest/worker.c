@@ -1,18 +1,13 @@
 /*
- * worker: the pool of extraction helper processes. The parent side owns
+ * worker: the pool of extraction helper processes, parent side. It owns
  * the helpers' pids, their socketpair ends, their libevent events and the
- * queue of requests; it reaps only the pids it forked and never installs a
- * signal handler. The helper side (helper_main and the child_ functions)
- * runs in the forked process: it closes every inherited descriptor but its
- * socket, puts itself under budget (CPU timer per page, address space,
- * libxml2's allocations counted, descriptors, no core, seccomp deny-list
- * where available) and then loops over request frames with blocking I/O,
- * never touching the parent's event loop, catalog or anything else it
- * inherited except the profiles. It leaves with _exit() so no atexit
- * handler or stdio buffer of the parent runs twice. The frame protocol and
- * the categories reported for each failure are described in worker.h.
+ * queue of requests; it forks each helper into worker_helper_main()
+ * (worker_helper.c), reaps only the pids it forked and never installs a
+ * signal handler. The frame protocol and the categories reported for each
+ * failure are described in worker.h; the frame helpers are in
+ * worker_proto.h.
  */
-#include "worker.h"
+#include "worker_proto.h"
 
 #include "record_json.h"
 #include "text.h"
@@ -20,51 +15,23 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <libxml/xmlmemory.h>
-#include <malloc.h>
 #include <poll.h>
-#include <stddef.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__aarch64__)
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#define WORKER_HAVE_SECCOMP 1
-#endif
-
-enum frame_type {
-    FRAME_HELLO = 1,
-    FRAME_REQUEST = 2,
-    FRAME_REPLY = 3,
-};
-
-enum {
-    REPLY_PARTIAL = 1 << 0, /* the record is a partial parse */
-    REPLY_RETIRE = 1 << 1,  /* the helper exits after this reply */
-};
-
-#define FRAME_HEADER     12u
 #define FIELD_MAX        8192u /* profile name, url and charset */
 #define START_TIMEOUT_MS 5000  /* worker_pool_new() waits this long per helper */
 #define RESTART_DELAY_MS 1000  /* before restarting a helper that died idle */
-#define EXIT_SETUP       71    /* helper exit status: set-up failed */
-#define EXIT_PROTOCOL    72    /* helper exit status: malformed request */
 
 struct worker_job {
     struct worker_job *next;
@@ -108,7 +75,6 @@ struct worker_pool {
     bool own_base;
     struct worker_options opts;      /* defaults resolved; profiles copied */
     const struct profile **profiles; /* the copy opts.profiles points to */
-    size_t request_max, reply_max;
     struct worker_helper *helpers;
     struct worker_job *queue_head, *queue_tail;
     unsigned n_queued;
@@ -119,538 +85,6 @@ struct worker_pool {
 
 static void helper_down(struct worker_helper *h, enum helper_cause cause, const char *detail);
 static void pool_dispatch(struct worker_pool *pool);
-
-/* ---- Frames --------------------------------------------------------- */
-
-/* A new frame of the given payload size with its header written; *w is
- * where the payload goes. Sized exactly: a page is copied once. */
-static char *frame_new(enum frame_type type, uint32_t id, size_t payload, char **w)
-{
-    uint32_t hdr[3] = {type, id, (uint32_t)payload};
-    char *f = xmalloc(FRAME_HEADER + payload);
-
-    memcpy(f, hdr, sizeof(hdr));
-    *w = f + FRAME_HEADER;
-    return f;
-}
-
-static void frame_put_u32(char **w, uint32_t v)
-{
-    memcpy(*w, &v, sizeof(v));
-    *w += sizeof(v);
-}
-
-static void frame_put_str(char **w, const char *s, size_t n)
-{
-    frame_put_u32(w, (uint32_t)n);
-    if (n)
-        memcpy(*w, s, n);
-    *w += n;
-}
-
-/* A cursor over a received payload. */
-struct frame_reader {
-    const char *p, *end;
-};
-
-static int frame_get_u32(struct frame_reader *r, uint32_t *v)
-{
-    if ((size_t)(r->end - r->p) < sizeof(*v))
-        return -1;
-    memcpy(v, r->p, sizeof(*v));
-    r->p += sizeof(*v);
-    return 0;
-}
-
-static int frame_get_str(struct frame_reader *r, const char **s, size_t *n)
-{
-    uint32_t len;
-
-    if (frame_get_u32(r, &len) < 0 || (size_t)(r->end - r->p) < len)
-        return -1;
-    *s = r->p;
-    *n = len;
-    r->p += len;
-    return 0;
-}
-
-static const struct profile *pool_find_profile(const struct worker_pool *pool, const char *name)
-{
-    for (size_t i = 0; i < pool->opts.n_profiles; i++)
-        if (strcmp(profile_name(pool->opts.profiles[i]), name) == 0)
-            return pool->opts.profiles[i];
-    return profile_builtin(name);
-}
-
-/* ---- Helper side (runs only in the forked process) ------------------ */
-
-static bool child_mem_failed;   /* an allocation was refused on this page */
-static size_t child_xml_budget; /* libxml2's share; 0: not counted */
-static size_t child_xml_live;   /* bytes libxml2 holds, as malloc sees them */
-static xmlFreeFunc child_xml_free;
-static xmlMallocFunc child_xml_malloc, child_xml_malloc_atomic;
-static xmlReallocFunc child_xml_realloc;
-static xmlStrdupFunc child_xml_strdup;
-static json_malloc_t child_json_malloc;
-
-static void *child_note_null(void *p)
-{
-    if (p == NULL)
-        child_mem_failed = true;
-    return p;
-}
-
-/* True (and the page marked) when libxml2 may not take grow more bytes. */
-static bool child_xml_refuse(size_t grow)
-{
-    if (child_xml_budget == 0 || grow <= child_xml_budget - child_xml_live)
-        return false;
-    child_mem_failed = true;
-    return true;
-}
-
-static void child_xml_count(void *p, size_t old)
-{
-    if (child_xml_budget == 0)
-        return;
-    child_xml_live -= old < child_xml_live ? old : child_xml_live;
-    if (p)
-        child_xml_live += malloc_usable_size(p);
-}
-
-static void child_xml_free_hook(void *p)
-{
-    if (p && child_xml_budget)
-        child_xml_count(NULL, malloc_usable_size(p));
-    child_xml_free(p);
-}
-
-static void *child_xml_malloc_hook(size_t n)
-{
-    void *p = child_xml_refuse(n) ? NULL : child_note_null(child_xml_malloc(n));
-
-    child_xml_count(p, 0);
-    return p;
-}
-
-static void *child_xml_malloc_atomic_hook(size_t n)
-{
-    void *p = child_xml_refuse(n) ? NULL : child_note_null(child_xml_malloc_atomic(n));
-
-    child_xml_count(p, 0);
-    return p;
-}
-
-static void *child_xml_realloc_hook(void *p, size_t n)
-{
-    size_t old = p && child_xml_budget ? malloc_usable_size(p) : 0;
-    void *q;
-
-    if (n > old && child_xml_refuse(n - old))
-        return NULL;
-    q = child_note_null(child_xml_realloc(p, n));
-    if (q)
-        child_xml_count(q, old);
-    return q;
-}
-
-static char *child_xml_strdup_hook(const char *s)
-{
-    /* libxml2's strdup allocates through xmlMallocAtomic: counted there */
-    return child_note_null(child_xml_strdup(s));
-}
-
-static void *child_json_malloc_hook(size_t n)
-{
-    return child_note_null(child_json_malloc(n));
-}
-
-/* Chain wrappers in front of libxml2's and jansson's allocators so that a
- * page that ran out of memory is told apart from a bad page. libxml2's
- * live bytes are also counted and held to half the budget (when it uses
- * plain malloc: a test may have set allocators of its own): that limit is
- * exact and holds under sanitizers too, whose allocators the
- * address-space limit sees only in part; the other half is room for the
- * extraction's own copies, the JSON and the frames. */
-static void child_watch_allocations(const struct worker_pool *pool)
-{
-    json_free_t jfree;
-
-    xmlGcMemGet(&child_xml_free, &child_xml_malloc, &child_xml_malloc_atomic, &child_xml_realloc,
-                &child_xml_strdup);
-    if (child_xml_malloc == malloc && child_xml_malloc_atomic == malloc &&
-        child_xml_realloc == realloc && child_xml_free == free)
-        child_xml_budget = pool->opts.memory_bytes / 2;
-    xmlGcMemSetup(child_xml_free_hook, child_xml_malloc_hook, child_xml_malloc_atomic_hook,
-                  child_xml_realloc_hook, child_xml_strdup_hook);
-    json_get_alloc_funcs(&child_json_malloc, &jfree);
-    json_set_alloc_funcs(child_json_malloc_hook, jfree);
-}
-
-static int child_read_full(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static int child_write_full(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* The size of our address space, from /proc/self/statm; 0 if unknown. */
-static size_t child_vm_size(void)
-{
-    char buf[128];
-    ssize_t n;
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    unsigned long long pages;
-
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    if (sscanf(buf, "%llu", &pages) != 1)
-        return 0;
-    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-#ifdef WORKER_HAVE_SECCOMP
-/* Append "if syscall nr is number, return ret" to the filter. */
-static void child_bpf_deny(struct sock_filter *f, size_t *n, long nr, uint32_t ret)
-{
-    f[(*n)++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1);
-    f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ret);
-}
-
-/* Append "if syscall nr is number: allow when its first argument is our
- * pid, else fail with EPERM" (signals to ourselves only). A mismatch on nr
- * jumps past the load, so the accumulator still holds nr afterwards. */
-static void child_bpf_self_only(struct sock_filter *f, size_t *n, long nr, pid_t self)
-{
-    f[(*n)++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 4);
-    f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                             offsetof(struct seccomp_data, args[0]));
-    f[(*n)++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)self, 0, 1);
-    f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-}
-
-/* A deny-list, not a full sandbox: no new sockets, no exec, no new
- * processes or threads, no io_uring, no ptrace, no signals to others.
- * Returns 0 when installed. */
-static int child_seccomp(void)
-{
-    static const long denied[] = {
-        SYS_socket,
-        SYS_socketpair,
-        SYS_connect,
-        SYS_bind,
-        SYS_listen,
-        SYS_accept,
-        SYS_accept4,
-        SYS_execve,
-        SYS_execveat,
-        SYS_clone,
-        SYS_ptrace,
-        SYS_process_vm_readv,
-        SYS_process_vm_writev,
-#ifdef SYS_fork
-        SYS_fork,
-#endif
-#ifdef SYS_vfork
-        SYS_vfork,
-#endif
-#ifdef SYS_clone3
-        SYS_clone3,
-#endif
-#ifdef SYS_io_uring_setup
-        SYS_io_uring_setup,
-#endif
-#ifdef SYS_pidfd_send_signal
-        SYS_pidfd_send_signal,
-#endif
-    };
-    const uint32_t deny = SECCOMP_RET_ERRNO | EACCES;
-    struct sock_filter f[96];
-    struct sock_fprog prog;
-    pid_t self = getpid();
-    size_t n = 0;
-
-#ifdef __x86_64__
-    const uint32_t arch = AUDIT_ARCH_X86_64;
-#else
-    const uint32_t arch = AUDIT_ARCH_AARCH64;
-#endif
-    f[n++] =
-        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0);
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    f[n++] =
-        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-#ifdef __x86_64__
-    /* x32 system calls reach the same kernel entry points by other numbers */
-    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, deny);
-#endif
-    for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
-        child_bpf_deny(f, &n, denied[i], deny);
-    child_bpf_self_only(f, &n, SYS_kill, self);
-    child_bpf_self_only(f, &n, SYS_tkill, self);
-    child_bpf_self_only(f, &n, SYS_tgkill, self);
-    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-
-    prog.len = (unsigned short)n;
-    prog.filter = f;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -errno;
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-        return -errno;
-    return 0;
-}
-#endif
-
-/* Put the fresh helper under its budget: close what it inherited (the
- * parent may hold the catalog, sockets, other helpers' ends), reset
- * signals, set limits, install the filters. Returns the WORKER_SANDBOX_*
- * bits applied, or a negative errno when a required step failed. */
-static int child_setup(const struct worker_pool *pool, pid_t parent)
-{
-    struct rlimit rl;
-    unsigned bits = 0;
-    sigset_t all;
-    size_t vm;
-    int null;
-
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        return -errno;
-    if (getppid() != parent)
-        return -ESRCH;
-    if (close_range(WORKER_HELPER_FD + 1, ~0u, 0) < 0) {
-        for (int i = WORKER_HELPER_FD + 1; i < 65536; i++)
-            close(i);
-    }
-    /* handlers of the parent (libevent's, a test framework's) make no
-     * sense here: every signal does what the kernel does by default */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    sigfillset(&all);
-    sigprocmask(SIG_UNBLOCK, &all, NULL);
-
-    null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0)
-        return -errno;
-    if (dup2(null, 0) < 0 || dup2(null, 1) < 0)
-        return -errno;
-    close(null);
-
-    vm = child_vm_size();
-    if (vm > 0 && vm < SIZE_MAX - pool->opts.memory_bytes) {
-        rl.rlim_cur = rl.rlim_max = vm + pool->opts.memory_bytes;
-        if (setrlimit(RLIMIT_AS, &rl) < 0)
-            return -errno;
-        bits |= WORKER_SANDBOX_MEMORY;
-    }
-    rl.rlim_cur = rl.rlim_max = 0;
-    if (setrlimit(RLIMIT_CORE, &rl) < 0)
-        return -errno;
-    rl.rlim_cur = rl.rlim_max = 16;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return -errno;
-    child_watch_allocations(pool);
-#ifdef WORKER_HAVE_SECCOMP
-    if (child_seccomp() == 0)
-        bits |= WORKER_SANDBOX_SECCOMP;
-#endif
-    return (int)bits;
-}
-
-static void child_cpu_timer(unsigned ms)
-{
-    struct itimerval it = {{0, 0}, {ms / 1000, (long)(ms % 1000) * 1000}};
-
-    setitimer(ITIMER_PROF, &it, NULL);
-}
-
-/* The parent refuses a reply whose reason is not valid UTF-8; a reason cut
- * inside a character, or quoting page bytes, is made plain ASCII. */
-static void child_clean_reason(char *s)
-{
-    if (text_utf8_valid(s, strlen(s)))
-        return;
-    for (; *s; s++)
-        if ((unsigned char)*s >= 0x80)
-            *s = '?';
-}
-
-/* Extract one request payload and write the reply. Returns 1 when the
- * helper should exit after it (memory budget touched), 0 to go on. Exits
- * the process on a malformed request or a write error. */
-static int child_serve(const struct worker_pool *pool, uint32_t id, const char *payload,
-                       size_t plen)
-{
-    struct frame_reader rd = {payload, payload + plen};
-    struct extract_result res = {0};
-    const char *f[4];
-    size_t fl[4];
-    char *profile = NULL, *url = NULL, *charset = NULL, *json = NULL;
-    const struct profile *p;
-    char *out, *w;
-    size_t rlen, jlen;
-    uint32_t flags = 0;
-    int rc;
-
-    for (int i = 0; i < 4; i++)
-        if (frame_get_str(&rd, &f[i], &fl[i]) < 0)
-            _exit(EXIT_PROTOCOL);
-    if (rd.p != rd.end || fl[0] == 0 || fl[1] == 0 || memchr(f[0], 0, fl[0]) ||
-        memchr(f[1], 0, fl[1]) || memchr(f[2], 0, fl[2]))
-        _exit(EXIT_PROTOCOL);
-    profile = xstrndup(f[0], fl[0]);
-    url = xstrndup(f[1], fl[1]);
-    charset = fl[2] ? xstrndup(f[2], fl[2]) : NULL;
-
-    child_mem_failed = false;
-    child_cpu_timer(pool->opts.cpu_ms);
-    p = pool_find_profile(pool, profile);
-    if (p == NULL) {
-        rc = -ENOENT;
-        res.category = PROV_INTERNAL;
-        snprintf(res.reason, sizeof(res.reason), "unknown extraction profile");
-    } else {
-        rc = pool->opts.extract(p, f[3], fl[3], url, charset, &res);
-    }
-    if (rc == 0 && res.record == NULL) {
-        rc = -EIO;
-        res.category = PROV_INTERNAL;
-        snprintf(res.reason, sizeof(res.reason), "extraction returned no record");
-    }
-    if (rc == 0) {
-        json_t *o = record_to_json(res.record, RECORD_JSON_TEXT);
-
-        json = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-        if (res.record->partial)
-            flags |= REPLY_PARTIAL;
-        res.category = res.record->partial ? PROV_PARSE_PARTIAL : PROV_OK;
-        if (json == NULL)
-            child_mem_failed = true;
-    } else if (res.category == PROV_OK || (int)res.category < 0 ||
-               res.category >= PROV_CATEGORY_MAX) {
-        res.category = PROV_INTERNAL;
-    }
-    child_cpu_timer(0);
-    if (rc > 0)
-        rc = -EIO;
-
-    if (child_mem_failed) {
-        free(json);
-        json = NULL;
-        rc = -E2BIG;
-        res.category = PROV_TOO_LARGE;
-        snprintf(res.reason, sizeof(res.reason),
-                 "page needs more memory than the extraction budget of %zu MiB",
-                 pool->opts.memory_bytes >> 20);
-        flags = REPLY_RETIRE;
-    } else if (json && strlen(json) > pool->reply_max - WORKER_FRAME_SLACK) {
-        free(json);
-        json = NULL;
-        rc = -E2BIG;
-        res.category = PROV_TOO_LARGE;
-        snprintf(res.reason, sizeof(res.reason), "extracted record is larger than the limit");
-        flags = 0;
-    }
-    res.reason[sizeof(res.reason) - 1] = '\0';
-    child_clean_reason(res.reason);
-
-    rlen = res.category == PROV_OK ? 0 : strlen(res.reason);
-    jlen = json ? strlen(json) : 0;
-    out = frame_new(FRAME_REPLY, id, 20 + rlen + jlen, &w);
-    frame_put_u32(&w, (uint32_t)rc);
-    frame_put_u32(&w, (uint32_t)res.category);
-    frame_put_u32(&w, flags);
-    frame_put_str(&w, res.reason, rlen);
-    frame_put_str(&w, json, jlen);
-    if (child_write_full(WORKER_HELPER_FD, out, (size_t)(w - out)) < 0)
-        _exit(0);
-
-    free(out);
-    free(json);
-    record_free(res.record);
-    free(profile);
-    free(url);
-    free(charset);
-    return (flags & REPLY_RETIRE) ? 1 : 0;
-}
-
-/* The helper process: never returns. */
-static _Noreturn void helper_main(const struct worker_pool *pool, int fd, pid_t parent)
-{
-    char *hello, *w;
-    char *buf = NULL;
-    size_t cap = 0;
-    int bits;
-
-    /* fd 3 may be anything of the parent's (the catalog): nothing is
-     * written to it before our socket is there */
-    if (fd == WORKER_HELPER_FD ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, WORKER_HELPER_FD) < 0)
-        _exit(EXIT_SETUP);
-    bits = child_setup(pool, parent);
-    hello = frame_new(FRAME_HELLO, 0, 8, &w);
-    frame_put_u32(&w, bits < 0 ? 0 : (uint32_t)bits);
-    frame_put_u32(&w, (uint32_t)(bits < 0 ? bits : 0));
-    if (child_write_full(WORKER_HELPER_FD, hello, FRAME_HEADER + 8) < 0 || bits < 0)
-        _exit(EXIT_SETUP);
-    free(hello);
-
-    for (;;) {
-        uint32_t hdr[3];
-
-        if (child_read_full(WORKER_HELPER_FD, hdr, sizeof(hdr)) < 0)
-            _exit(0);
-        if (hdr[0] != FRAME_REQUEST || hdr[2] > pool->request_max)
-            _exit(EXIT_PROTOCOL);
-        /* one buffer for the helper's life: it only grows */
-        if (hdr[2] > cap) {
-            free(buf);
-            cap = hdr[2];
-            buf = xmalloc(cap);
-        }
-        if (child_read_full(WORKER_HELPER_FD, buf, hdr[2]) < 0)
-            _exit(0);
-        if (child_serve(pool, hdr[1], buf, hdr[2]))
-            _exit(0);
-    }
-}
-
-/* ---- Parent side ---------------------------------------------------- */
 
 static void job_free(struct worker_job *job)
 {
@@ -738,7 +172,7 @@ static int helper_start(struct worker_helper *h)
         return h->start_error = err;
     }
     if (pid == 0)
-        helper_main(pool, sv[1], parent);
+        worker_helper_main(&pool->opts, sv[1], parent);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
     h->pid = pid;
@@ -950,15 +384,16 @@ static void pool_dispatch(struct worker_pool *pool)
 static const char *reply_decode(const char *payload, size_t len, int *rc,
                                 struct extract_result *res)
 {
-    struct frame_reader rd = {payload, payload + len};
+    struct worker_frame_reader rd = {payload, payload + len};
     uint32_t urc, category, flags;
     const char *reason, *json, *err = NULL;
     size_t reason_len, json_len;
     json_t *o;
 
-    if (frame_get_u32(&rd, &urc) < 0 || frame_get_u32(&rd, &category) < 0 ||
-        frame_get_u32(&rd, &flags) < 0 || frame_get_str(&rd, &reason, &reason_len) < 0 ||
-        frame_get_str(&rd, &json, &json_len) < 0 || rd.p != rd.end)
+    if (worker_frame_get_u32(&rd, &urc) < 0 || worker_frame_get_u32(&rd, &category) < 0 ||
+        worker_frame_get_u32(&rd, &flags) < 0 ||
+        worker_frame_get_str(&rd, &reason, &reason_len) < 0 ||
+        worker_frame_get_str(&rd, &json, &json_len) < 0 || rd.p != rd.end)
         return "truncated reply";
     *rc = (int)urc;
     if (*rc > 0 || *rc < -4095 || category >= PROV_CATEGORY_MAX)
@@ -979,17 +414,18 @@ static const char *reply_decode(const char *payload, size_t len, int *rc,
     json_decref(o);
     if (res->record == NULL)
         return "record has a wrong type";
-    res->record->partial = (flags & REPLY_PARTIAL) != 0;
+    res->record->partial = (flags & WORKER_REPLY_PARTIAL) != 0;
     res->category = res->record->partial ? PROV_PARSE_PARTIAL : PROV_OK;
     return NULL;
 }
 
 static void helper_on_hello(struct worker_helper *h, const char *payload, size_t len)
 {
-    struct frame_reader rd = {payload, payload + len};
+    struct worker_frame_reader rd = {payload, payload + len};
     uint32_t bits, err;
 
-    if (frame_get_u32(&rd, &bits) < 0 || frame_get_u32(&rd, &err) < 0 || rd.p != rd.end) {
+    if (worker_frame_get_u32(&rd, &bits) < 0 || worker_frame_get_u32(&rd, &err) < 0 ||
+        rd.p != rd.end) {
         helper_down(h, CAUSE_PROTOCOL, "bad hello");
         return;
     }
@@ -1024,7 +460,7 @@ static void helper_on_reply(struct worker_helper *h, const char *payload, size_t
     h->job = NULL;
     h->state = HELPER_IDLE;
     evtimer_del(h->ev_deadline);
-    if (flags & REPLY_RETIRE)
+    if (flags & WORKER_REPLY_RETIRE)
         helper_down(h, CAUSE_RETIRE, NULL);
     job_finish(job, rc, &res);
     pool_dispatch(h->pool);
@@ -1034,26 +470,27 @@ static void helper_on_reply(struct worker_helper *h, const char *payload, size_t
  * h (a reply runs a callback). */
 static void helper_input(struct worker_helper *h)
 {
-    while (h->in_len >= FRAME_HEADER) {
+    while (h->in_len >= WORKER_FRAME_HEADER) {
         uint32_t hdr[3];
         size_t total;
 
         memcpy(hdr, h->in, sizeof(hdr));
-        if (h->state == HELPER_STARTING && hdr[0] == FRAME_HELLO && hdr[2] <= 64) {
+        if (h->state == HELPER_STARTING && hdr[0] == WORKER_FRAME_HELLO && hdr[2] <= 64) {
             /* fine */
-        } else if (h->state == HELPER_BUSY && hdr[0] == FRAME_REPLY && hdr[1] == h->job->id &&
-                   hdr[2] <= h->pool->reply_max && h->job->frame == NULL) {
+        } else if (h->state == HELPER_BUSY && hdr[0] == WORKER_FRAME_REPLY &&
+                   hdr[1] == h->job->id && hdr[2] <= worker_reply_max(&h->pool->opts) &&
+                   h->job->frame == NULL) {
             /* fine: a reply to the whole request (its frame is freed once
              * sent) */
         } else {
             helper_down(h, CAUSE_PROTOCOL, "unexpected frame");
             return;
         }
-        total = FRAME_HEADER + hdr[2];
+        total = WORKER_FRAME_HEADER + hdr[2];
         if (h->in_len < total)
             return;
-        if (hdr[0] == FRAME_HELLO) {
-            helper_on_hello(h, h->in + FRAME_HEADER, hdr[2]);
+        if (hdr[0] == WORKER_FRAME_HELLO) {
+            helper_on_hello(h, h->in + WORKER_FRAME_HEADER, hdr[2]);
             if (h->state == HELPER_DOWN)
                 return;
             memmove(h->in, h->in + total, h->in_len - total);
@@ -1065,7 +502,7 @@ static void helper_input(struct worker_helper *h)
             return;
         }
         h->in_len = 0;
-        helper_on_reply(h, h->in + FRAME_HEADER, hdr[2]);
+        helper_on_reply(h, h->in + WORKER_FRAME_HEADER, hdr[2]);
         return;
     }
 }
@@ -1176,8 +613,6 @@ int worker_pool_new(struct event_base *base, const struct worker_options *opts,
     }
     o.profiles = pool->profiles;
     pool->opts = o;
-    pool->request_max = o.max_page + WORKER_FRAME_SLACK;
-    pool->reply_max = 2 * o.max_page + WORKER_FRAME_SLACK;
     pool->sandbox = ~0u;
     pool->next_id = 1;
     pool->base = base;
@@ -1275,7 +710,7 @@ int worker_pool_submit(struct worker_pool *pool, const struct worker_request *re
         return -EINVAL;
     if (req->len > pool->opts.max_page)
         return -EMSGSIZE;
-    if (pool_find_profile(pool, req->profile) == NULL)
+    if (worker_find_profile(&pool->opts, req->profile) == NULL)
         return -ENOENT;
     if (pool->n_queued >= pool->opts.queue_max)
         return -EAGAIN;
@@ -1286,12 +721,13 @@ int worker_pool_submit(struct worker_pool *pool, const struct worker_request *re
         pool->next_id = 1;
     job->cb = cb;
     job->data = data;
-    job->frame_len = FRAME_HEADER + 16 + plen + ulen + clen + req->len;
-    job->frame = frame_new(FRAME_REQUEST, job->id, job->frame_len - FRAME_HEADER, &w);
-    frame_put_str(&w, req->profile, plen);
-    frame_put_str(&w, req->url, ulen);
-    frame_put_str(&w, req->charset, clen);
-    frame_put_str(&w, req->body, req->len);
+    job->frame_len = WORKER_FRAME_HEADER + 16 + plen + ulen + clen + req->len;
+    job->frame =
+        worker_frame_new(WORKER_FRAME_REQUEST, job->id, job->frame_len - WORKER_FRAME_HEADER, &w);
+    worker_frame_put_str(&w, req->profile, plen);
+    worker_frame_put_str(&w, req->url, ulen);
+    worker_frame_put_str(&w, req->charset, clen);
+    worker_frame_put_str(&w, req->body, req->len);
 
     if (pool->queue_tail)
         pool->queue_tail->next = job;

@@ -35,7 +35,8 @@
  *
  * Frames (both ends are the same program, so integers are in host order):
  *   header   u32 type, u32 id, u32 payload length
- *   HELLO    helper -> parent once set up: u32 sandbox bits
+ *   HELLO    helper -> parent once set up: u32 sandbox bits, u32 set-up
+ *            error (0 when none)
  *   REQUEST  parent -> helper: str profile, str url, str charset (empty
  *            means none), str body; a str is a u32 length and its bytes
  *   REPLY    helper -> parent: i32 rc, u32 category, u32 flags, str reason,
