@@ -112,7 +112,8 @@ struct config_source {
     char *profile_name;
     const struct profile *profile; /* built-in, or owned by a config_profile */
     char *urls_file;               /* NULL when not set */
-    struct strlist urls;           /* the file's URLs: checked, relative names
+    struct strlist urls;           /* the file's URLs, read by harvest's URL
+                                      list loader: normalised, file names
                                       turned into file:// URLs, duplicates
                                       removed, in file order */
     char *sitemap;                 /* NULL when not set */
@@ -213,10 +214,12 @@ char *config_format_duration(uint64_t ms, char *buf, size_t len);
  * (at least 32 bytes). Returns buf. */
 char *config_format_size(uint64_t bytes, char *buf, size_t len);
 
-/* Check a URL that provd may fetch: http or https (and file: when
- * allow_file is set), a host, no user name or password, no white space or
- * control characters, at most 4096 bytes. Returns 0, or -EINVAL with the
- * reason in err (at most errlen bytes). */
+/* Check a URL that provd may fetch with the harvest folder's URL filter,
+ * the one the fetch engine applies (discover_url_check()): http or https
+ * (and file: when allow_file is set), a host, no user name or password, no
+ * control character or backslash, at most 4096 bytes; spaces and non-ASCII
+ * bytes are percent-encoded, not refused. Returns 0, or -EINVAL with the
+ * filter's reason in err (at most errlen bytes). */
 int config_url_check(const char *url, bool allow_file, char *err, size_t errlen);
 
 /* Write a in the syntax of allow-addresses and of harvest's address policy

@@ -293,6 +293,9 @@ static void test_sizes(void **state)
     }
 }
 
+/* config_url_check() is the harvest folder's URL filter (discover_url_check)
+ * with its reasons: the configuration accepts what the engine would fetch,
+ * and spaces and non-ASCII bytes are percent-encoded rather than refused. */
 static void test_url_check(void **state)
 {
     static const struct {
@@ -306,31 +309,28 @@ static void test_url_check(void **state)
         {"http://[::1]:8080/", false, NULL},
         {"file:///srv/pages/a.html", true, NULL},
         {"file://localhost/srv/a.html", true, NULL},
-        {"file:///srv/pages/a.html", false, "file: URLs need allow-file = yes in the source"},
-        {"file://host/x", true, "a file: URL must be file:///absolute/path"},
-        {"ftp://example.org/x", false, "scheme \"ftp\" is not allowed (http and https only)"},
-        {"gopher://example.org/", false, "scheme \"gopher\" is not allowed (http and https only)"},
-        {"javascript:alert(1)", false,
-         "scheme \"javascript\" is not allowed (http and https only)"},
-        {"dict://x/", true, "scheme \"dict\" is not allowed (http, https and file only)"},
-        {"http://u:p@example.org/", false, "a user name or password in the URL is not allowed"},
-        {"http://u@example.org/", false, "a user name or password in the URL is not allowed"},
-        {"https://example.org/a b", false,
-         "URL contains white space, a control character or a backslash"},
-        {"https://example.org\\@evil/", false,
-         "URL contains white space, a control character or a backslash"},
-        {"https://example.org/\xd0\xb0", false,
-         "URL contains non-ASCII characters (percent-encode them)"},
-        {"example.org/x", false, "\"example.org/x\" has no scheme (write http:// or https://)"},
-        {"https:example.org", false, "https: URL needs // and a host"},
-        {"https:///path", false, "URL has no host"},
-        {"https://exa mple.org", false,
-         "URL contains white space, a control character or a backslash"},
-        {"https://ex!ample.org/", false, "bad character '!' in the URL's host"},
-        {"https://example.org:0/", false, "bad port in the URL"},
-        {"https://example.org:65536/", false, "bad port in the URL"},
-        {"https://example.org:/", false, "bad port in the URL"},
-        {"http://[::1/", false, "bad IPv6 address in the URL's host"},
+        {"https://example.org/a b", false, NULL},
+        {"https://example.org/\xd0\xb0", false, NULL},
+        {"https://example.org:/", false, NULL},
+        {"file:///srv/pages/a.html", false, "file URLs are not allowed for this source"},
+        {"file://host/x", true, "file URL names a host"},
+        {"ftp://example.org/x", false, "scheme not allowed (only http and https)"},
+        {"gopher://example.org/", false, "scheme not allowed (only http and https)"},
+        {"javascript:alert(1)", false, "scheme not allowed (only http and https)"},
+        {"dict://x/", true, "scheme not allowed (only http and https)"},
+        {"http://u:p@example.org/", false, "user name or password in URL"},
+        {"http://u@example.org/", false, "user name or password in URL"},
+        {"https://example.org\\@evil/", false, "backslash in URL"},
+        {"https://example.org/a\x01/b", false, "control character in URL"},
+        {"example.org/x", false, "not an absolute URL (no scheme)"},
+        {"https:example.org", false, "no host in URL"},
+        {"https:///path", false, "no host in URL"},
+        {"https://exa mple.org", false, "invalid character in host name"},
+        {"https://ex!ample.org/", false, "invalid character in host name"},
+        {"https://\xd0\xb0.example/", false, "non-ASCII host name (write it in punycode)"},
+        {"https://example.org:0/", false, "invalid port in URL"},
+        {"https://example.org:65536/", false, "invalid port in URL"},
+        {"http://[::1/", false, "invalid IPv6 address in URL"},
         {"", false, "empty URL"},
     };
 
@@ -1099,17 +1099,16 @@ static void test_c5_urls(void **state)
 {
     struct fixture *f = *state;
     static const char *const want[] = {
-        "c5-urls.conf:4: sitemap: scheme \"ftp\" is not allowed (http and https only)",
-        "c5-urls.conf:5: listing: scheme \"javascript\" is not allowed (http and https only)",
-        "c5-urls.conf:7: sitemap: a user name or password in the URL is not allowed",
-        "c5-urls.conf:9: sitemap: file: URLs need allow-file = yes in the source",
-        "c5.urls:3: scheme \"ftp\" is not allowed (http and https only)",
-        "c5.urls:4: scheme \"gopher\" is not allowed (http and https only)",
-        "c5.urls:5: scheme \"javascript\" is not allowed (http and https only)",
-        "c5.urls:6: a user name or password in the URL is not allowed",
-        "c5.urls:7: file: URLs need allow-file = yes in the source",
-        "c5.urls:8: \"pages/local.html\" is a file name; local files need allow-file = yes in "
-        "[source list]",
+        "c5-urls.conf:4: sitemap: scheme not allowed (only http and https)",
+        "c5-urls.conf:5: listing: scheme not allowed (only http and https)",
+        "c5-urls.conf:7: sitemap: user name or password in URL",
+        "c5-urls.conf:9: sitemap: file URLs are not allowed for this source",
+        "c5.urls:3: scheme not allowed (only http and https)",
+        "c5.urls:4: scheme not allowed (only http and https)",
+        "c5.urls:5: scheme not allowed (only http and https)",
+        "c5.urls:6: user name or password in URL",
+        "c5.urls:7: file URLs are not allowed for this source",
+        "c5.urls:8: not a URL (no scheme; file paths need a source that allows file URLs)",
         NULL,
     };
 
@@ -1117,6 +1116,38 @@ static void test_c5_urls(void **state)
     copy_fixture("c5.urls");
     assert_null(config_load("c5-urls.conf", &f->errors));
     errors_expect(&f->errors, want);
+}
+
+/* A urls file is read by the harvest folder's list loader, so the source
+ * holds what the engine will fetch: URLs normalised, duplicates found after
+ * normalisation, non-ASCII bytes percent-encoded, and file names (with
+ * allow-file) taken literally up to a comment, spaces included. */
+static void test_url_list_normalised(void **state)
+{
+    struct fixture *f = *state;
+    const struct config_source *s;
+    struct config *c;
+    char *want;
+
+    write_file("n.urls",
+               "HTTPS://Example.ORG:443/document/1\n"
+               "https://example.org/document/1#top\n"
+               "https://example.org/caf\xc3\xa9\n"
+               "pages/two  words%.html   # a comment\n",
+               0644);
+    c = load_text(f, "[source n]\nurls = n.urls\nallow-file = yes\n");
+    if (c == NULL)
+        errors_dump(&f->errors);
+    assert_non_null(c);
+    s = config_source_find(c, "n");
+    assert_non_null(s);
+    assert_int_equal(s->urls.n, 3);
+    assert_string_equal(s->urls.v[0], "https://example.org/document/1");
+    assert_string_equal(s->urls.v[1], "https://example.org/caf%C3%A9");
+    assert_int_equal(asprintf(&want, "file://%s/pages/two%%20%%20words%%25.html", f->dir) > 0, 1);
+    assert_string_equal(s->urls.v[2], want);
+    free(want);
+    config_free(c);
 }
 
 /* C6: a big list with duplicates loads within a bounded time, and one
@@ -1161,8 +1192,7 @@ static void test_c6_big_list(void **state)
         char want[128];
         const char *list[] = {want, NULL};
 
-        snprintf(want, sizeof(want), "big.urls:%d: more than %d URLs in one list",
-                 CONFIG_MAX_URLS + 1, CONFIG_MAX_URLS);
+        snprintf(want, sizeof(want), "big.urls: more than %d URLs; refused", CONFIG_MAX_URLS);
         errors_expect(&f->errors, list);
     }
 }
@@ -1292,6 +1322,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_c3_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c4_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c5_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_url_list_normalised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c6_big_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c7_writable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_roundtrip, setup, teardown),
