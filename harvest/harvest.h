@@ -24,15 +24,19 @@ void provenance_parse(const char *source, struct record *r);
 
 /* ---- Extraction profiles (harvest/profile.c) ------------------------- */
 
-/* A profile is data: for each record field, a post-step and an XPath
- * (see docs/provd.conf.5 for the spec syntax). Opaque. */
+/* A profile is data: for each record field, a post-step and an XPath,
+ * plus the XPaths of the information blocks and section headings the
+ * steps read (docs/profiles.md gives the spec syntax). Opaque. */
 struct profile;
 
-/* The built-in profile called name ("wilson"), or NULL. Static storage;
- * never freed. */
+/* The built-in profile called name ("wilson"), or NULL. Built on first
+ * use and kept for the life of the process (not thread-safe on that
+ * first call); never freed. */
 const struct profile *profile_builtin(const char *name);
 
-/* A new profile called name with no fields; the caller frees it. */
+/* A new profile called name with no fields; the caller frees it. Runs
+ * extract_global_init() (idempotent), since its XPaths are compiled here,
+ * possibly while the configuration is read. */
 struct profile *profile_new(const char *name);
 
 /* Free p and what it owns; NULL is allowed. Built-in profiles must not be
@@ -42,14 +46,19 @@ void profile_free(struct profile *p);
 /* The profile's name; lives as long as p. */
 const char *profile_name(const struct profile *p);
 
-/* Set field (a record field name such as "title" or "source", or an
- * option such as "blocked-marker") from a one-line spec. Returns 0, or
- * -EINVAL with a message in err (at most errlen bytes) when the field is
- * unknown, the step is unknown or the XPath does not compile. */
+/* Set field (a record field name such as "title" or "source", '-' and
+ * '_' alike, or an option: "blocks", "block-label", "block-value",
+ * "block-pill", "headings", "blocked-marker") from a one-line spec such
+ * as "text //h1" or "block \"Record ID\"". A field set again is replaced;
+ * blocked-marker adds one phrase each time. Returns 0, or -EINVAL with a
+ * one-line message in err (at most errlen bytes) when the key or step is
+ * unknown, the step does not suit the field, or the XPath does not
+ * compile or cannot run. A failed call leaves p as it was. */
 int profile_set(struct profile *p, const char *field, const char *spec, char *err, size_t errlen);
 
-/* Check that p can be used: the required fields (record_id, title) are
- * set. Returns 0 or -EINVAL with a message in err. */
+/* Check that p can be used, after its last profile_set(): the required
+ * fields (record_id, title) are set, and the options the block and section
+ * steps need are. Returns 0 or -EINVAL with a message in err. */
 int profile_check(const struct profile *p, char *err, size_t errlen);
 
 /* ---- Page extraction (harvest/extract.c) ----------------------------- */
@@ -62,13 +71,21 @@ struct extract_result {
     char reason[256];            /* human-readable reason when not PROV_OK */
 };
 
-/* Extract one page of len bytes with profile p. url names the page (it
- * becomes record->url); charset is the HTTP header's charset or NULL. On
- * success returns 0 and res->record is set (category PROV_OK, or
- * PROV_PARSE_PARTIAL with record->partial set). When the page is not a
- * record page, or cannot be parsed, returns a negative errno with
- * res->category and res->reason set and no record. The caller calls
- * extract_result_clear() in both cases. */
+/* Extract one page of len bytes (at most 8 MiB) with profile p. url names
+ * the page (it becomes record->url; NULL allowed); charset is the HTTP
+ * header's charset label or NULL (encoding precedence: header, BOM, <meta>,
+ * UTF-8; an unknown label is skipped). res must be zeroed or cleared; a
+ * record it still holds is freed first. On success returns 0 and
+ * res->record is set: category PROV_OK, or PROV_PARSE_PARTIAL with
+ * record->partial set when the parse ended early after the required
+ * fields. Otherwise returns a negative errno with res->category and
+ * res->reason set and no record: -ENODATA (EXTRACT_EMPTY: no record_id or
+ * title, or nothing to parse; PARSE_PARTIAL: the parse ended before
+ * them), -EACCES (BLOCKED: bot challenge or login wall), -EBADMSG
+ * (EXTRACT_AMBIGUOUS: a one-value field matched several nodes), -EFBIG
+ * (TOO_LARGE), -ETIME (PARSE_TIMEOUT: an XPath hit its cost limit),
+ * -EINVAL (CONFIG: the profile's XPath gave the wrong kind of value), -EIO
+ * (INTERNAL). The caller calls extract_result_clear() in both cases. */
 int extract_page(const struct profile *p, const char *body, size_t len, const char *url,
                  const char *charset, struct extract_result *res);
 
@@ -81,7 +98,8 @@ void extract_result_clear(struct extract_result *res);
 char *extract_date_iso(const char *displayed);
 
 /* Process-wide set-up of libxml2 (xmlInitParser, catalogs off, silent
- * errors); call once from main() before any extraction. */
+ * structured and generic error handlers); call from main() before any
+ * extraction and before starting threads. Calling it again does no harm. */
 void extract_global_init(void);
 
 /* ---- The harvest engine (harvest/engine.c) --------------------------- */
