@@ -18,8 +18,10 @@
 #include "harvest.h"
 
 #include "discover.h"
+#include "extract_text.h"
 #include "fetch.h"
 #include "frontier.h"
+#include "urlset.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -34,8 +36,17 @@
 #define ENGINE_ADD_BATCH 512
 /* Re-checks added to a scheduled run at most. */
 #define ENGINE_DUE_MAX 100000
+/* Agreements a source's sitemap lastmods need before they may skip a
+ * fetch (see discover.h). */
+#define ENGINE_LASTMOD_NEED 3
 /* Listing pages walked at most in one run. */
 #define ENGINE_LISTING_MAX_PAGES 100000
+/* Pages with the extraction helpers (queued or in a helper), engine-wide,
+ * at which runs stop starting transfers until one comes back: fetching
+ * faster than the helpers extract would only pile bodies up in memory and
+ * overflow the pool's queue (whose 256 must exceed this plus the
+ * transfers that may be in flight). */
+#define ENGINE_EXTRACT_BACKLOG 8
 
 enum job_state {
     JOB_QUEUED,     /* in the frontier, waiting for its host's turn */
@@ -62,7 +73,26 @@ struct job {
     char *final_url;
     char *etag, *last_modified;
     int http_status;
+    int64_t lastmod;      /* the sitemap's lastmod, or DISCOVER_LASTMOD_UNKNOWN */
     struct job *next_all; /* every job of the run, for freeing */
+};
+
+/* What the engine learns of sitemap lastmods: per URL, the lastmod at its
+ * last fetch; per source, whether lastmod has proved to move with the
+ * content (discover_lastmod_*). Kept in memory: after a restart a source
+ * earns trust again, so a lying lastmod can never skip more than before. */
+struct engine_lastmods {
+    struct urlset keys; /* "SOURCE\x1fURL" */
+    struct engine_lastmod {
+        int64_t lastmod;
+        int64_t fetched; /* Unix seconds */
+    } * v;
+    size_t cap;
+    struct engine_trust {
+        char *source;
+        struct discover_lastmod_trust t;
+    } * trust;
+    size_t n_trust;
 };
 
 struct engine_run {
@@ -87,6 +117,8 @@ struct engine_run {
     unsigned store_failures;
     enum prov_category store_category;
     bool discovery_failed;
+    bool finished; /* run_finish() was called: only the reaper may touch it */
+    bool held;     /* waits for the extraction backlog to shrink */
     char *error;
     struct job *jobs;
     struct engine_run *next;
@@ -102,10 +134,23 @@ struct harvest_engine {
     struct event *reaper; /* frees finished runs outside their callbacks */
     struct engine_run *dead;
     bool stopping; /* harvest_engine_stop() was called */
+    struct engine_lastmods lm;
 };
 
 static void run_pump(struct engine_run *r);
+static void run_kick(struct engine_run *r);
 static void job_step(struct job *j);
+
+/* A page came back from the helpers: runs held by the backlog go on. */
+static void engine_release(struct harvest_engine *e)
+{
+    for (struct engine_run *r = e->runs; r; r = r->next) {
+        if (r->held) {
+            r->held = false;
+            run_kick(r);
+        }
+    }
+}
 
 static int64_t engine_now_ms(void)
 {
@@ -217,6 +262,11 @@ static void run_finish(struct engine_run *r)
     bool failed = r->discovery_failed || r->store_failures > 0;
     char buf[256];
 
+    /* The run's timer may already be due in this loop turn (a wake-up
+     * for a delay that the last job's end made moot): it must not pump,
+     * and so finish, the run a second time. */
+    r->finished = true;
+    evtimer_del(r->timer);
     run_unlink(r);
     if (r->store_failures) {
         /* The pages that could not be stored are still pending in the
@@ -250,6 +300,7 @@ static struct job *job_new(struct engine_run *r, enum job_kind kind, const char 
     j->run = r;
     j->kind = kind;
     j->url = xstrdup(url);
+    j->lastmod = DISCOVER_LASTMOD_UNKNOWN;
     j->next_all = r->jobs;
     r->jobs = j;
     return j;
@@ -268,13 +319,93 @@ static void run_add_discovery(struct engine_run *r, enum job_kind kind, const ch
     j->state = JOB_DONE;
 }
 
+/* ---- sitemap lastmods ---------------------------------------------- */
+
+static struct discover_lastmod_trust *lastmod_trust(struct harvest_engine *e, const char *source)
+{
+    struct engine_lastmods *lm = &e->lm;
+
+    for (size_t i = 0; i < lm->n_trust; i++)
+        if (strcmp(lm->trust[i].source, source) == 0)
+            return &lm->trust[i].t;
+    lm->trust = xreallocarray(lm->trust, lm->n_trust + 1, sizeof(*lm->trust));
+    memset(&lm->trust[lm->n_trust], 0, sizeof(lm->trust[0]));
+    lm->trust[lm->n_trust].source = xstrdup(source);
+    return &lm->trust[lm->n_trust++].t;
+}
+
+/* The stored entry of url in source; NULL when none (add: create it). */
+static struct engine_lastmod *lastmod_entry(struct harvest_engine *e, const char *source,
+                                            const char *url, bool add)
+{
+    struct engine_lastmods *lm = &e->lm;
+    char *key = xasprintf("%s\x1f%s", source, url);
+    long i = urlset_index(&lm->keys, key, strlen(key));
+
+    if (i < 0 && add) {
+        urlset_add(&lm->keys, key, strlen(key));
+        i = (long)lm->keys.n - 1;
+        if ((size_t)i >= lm->cap) {
+            lm->cap = lm->cap ? lm->cap * 2 : 256;
+            lm->v = xreallocarray(lm->v, lm->cap, sizeof(*lm->v));
+        }
+        lm->v[i].lastmod = DISCOVER_LASTMOD_UNKNOWN;
+        lm->v[i].fetched = 0;
+    }
+    free(key);
+    return i < 0 ? NULL : &lm->v[i];
+}
+
+/* May the fetch of url be skipped on the strength of its sitemap lastmod? */
+static bool lastmod_skip(struct engine_run *r, const char *url, int64_t lastmod)
+{
+    struct harvest_engine *e = r->e;
+    struct engine_lastmod *st;
+    int64_t max_age = r->src.recheck_ms ? (int64_t)(r->src.recheck_ms / 1000) : 30 * 86400;
+
+    if (r->every_url || lastmod == DISCOVER_LASTMOD_UNKNOWN)
+        return false;
+    st = lastmod_entry(e, r->src.name, url, false);
+    return st &&
+           discover_lastmod_may_skip(lastmod_trust(e, r->src.name), ENGINE_LASTMOD_NEED,
+                                     st->lastmod, lastmod, st->fetched, engine_wall(), max_age);
+}
+
+/* A record page with a sitemap lastmod was fetched: teach the source's
+ * trust whether lastmod moved with the content, and remember the lastmod. */
+static void lastmod_learn(struct job *j, bool content_changed)
+{
+    struct engine_run *r = j->run;
+    struct engine_lastmod *st;
+
+    if (j->lastmod == DISCOVER_LASTMOD_UNKNOWN)
+        return;
+    st = lastmod_entry(r->e, r->src.name, j->url, true);
+    if (st->lastmod != DISCOVER_LASTMOD_UNKNOWN)
+        discover_lastmod_observe(lastmod_trust(r->e, r->src.name), st->lastmod != j->lastmod,
+                                 content_changed);
+    st->lastmod = j->lastmod;
+    st->fetched = engine_wall();
+}
+
+static void lastmods_release(struct engine_lastmods *lm)
+{
+    urlset_release(&lm->keys);
+    free(lm->v);
+    for (size_t i = 0; i < lm->n_trust; i++)
+        free(lm->trust[i].source);
+    free(lm->trust);
+}
+
 /* Queue record URLs: the sink's frontier first (in batches, one
  * transaction each), then the in-memory one. Known URLs that are not due
  * are marked done without a fetch, unless every URL is to be fetched. */
-static void run_add_records(struct engine_run *r, const char *const *urls, size_t n)
+static void run_add_records(struct engine_run *r, const char *const *urls, const int64_t *lastmods,
+                            size_t n)
 {
     struct harvest_engine *e = r->e;
     const char *batch[ENGINE_ADD_BATCH];
+    int64_t mods[ENGINE_ADD_BATCH];
     bool added[ENGINE_ADD_BATCH];
     size_t m = 0;
     int64_t now = engine_wall();
@@ -293,6 +424,7 @@ static void run_add_records(struct engine_run *r, const char *const *urls, size_
                 continue;
             }
             strlist_add_steal(&r->own, norm);
+            mods[m] = lastmods ? lastmods[i] : DISCOVER_LASTMOD_UNKNOWN;
             batch[m++] = r->own.v[r->own.n - 1];
             if (m < ENGINE_ADD_BATCH)
                 continue;
@@ -311,8 +443,9 @@ static void run_add_records(struct engine_run *r, const char *const *urls, size_
 
             if (!added[k])
                 continue; /* in this run's stored frontier already */
-            if (!r->every_url && e->sink.url_state(e->sink.data, batch[k], &st) == 0 &&
-                st.next_due > now) {
+            if (!r->every_url &&
+                (lastmod_skip(r, batch[k], mods[k]) ||
+                 (e->sink.url_state(e->sink.data, batch[k], &st) == 0 && st.next_due > now))) {
                 free(st.etag);
                 free(st.last_modified);
                 if (e->sink.frontier_skip(e->sink.data, r->id, batch[k]) == 0) {
@@ -325,6 +458,7 @@ static void run_add_records(struct engine_run *r, const char *const *urls, size_
             free(st.etag);
             free(st.last_modified);
             j = job_new(r, JOB_RECORD, batch[k]);
+            j->lastmod = mods[k];
             if (frontier_add(r->fr, j->url, j, engine_now_ms()) == 0)
                 r->c.discovered++;
             else
@@ -382,11 +516,15 @@ static void run_sitemap_page(struct engine_run *r, struct job *j, const char *bo
             run_add_discovery(r, JOB_SITEMAP, sm.entries[i].url);
     } else if (sm.n) {
         const char **urls = xcalloc(sm.n, sizeof(*urls));
+        int64_t *mods = xcalloc(sm.n, sizeof(*mods));
 
-        for (size_t i = 0; i < sm.n; i++)
+        for (size_t i = 0; i < sm.n; i++) {
             urls[i] = sm.entries[i].url;
-        run_add_records(r, urls, sm.n);
+            mods[i] = sm.entries[i].lastmod;
+        }
+        run_add_records(r, urls, mods, sm.n);
         free(urls);
+        free(mods);
     }
     discover_sitemap_clear(&sm);
 }
@@ -400,7 +538,7 @@ static void run_listing_page(struct engine_run *r, struct job *j, const char *bo
         run_set_error(r, "listing", page.errmsg);
         st = discover_listing_fail(r->listing);
     } else {
-        run_add_records(r, (const char *const *)page.links, page.n);
+        run_add_records(r, (const char *const *)page.links, NULL, page.n);
         st = discover_listing_step(r->listing, &page, r->every_url ? NULL : run_known, r, NULL);
     }
     discover_page_clear(&page);
@@ -521,6 +659,7 @@ static void job_extracted(int rc, struct extract_result *res, void *data)
     if (rc < 0 || res->record == NULL) {
         job_failed(j, res->category, res->reason);
         job_finish(j);
+        engine_release(e);
         return;
     }
     pg = job_page(j);
@@ -531,8 +670,38 @@ static void job_extracted(int rc, struct extract_result *res, void *data)
         unsigned long *slot[] = {&r->c.n_new, &r->c.changed, &r->c.unchanged, &r->c.kept};
 
         (*slot[outcome >= 0 && outcome <= 3 ? outcome : 3])++;
+        if (outcome <= 2)
+            lastmod_learn(j, outcome != 2);
     }
     job_finish(j);
+    engine_release(e);
+}
+
+/* The category of a record page's response, which may be stricter than
+ * the fetch's: the fetch also accepts the media types of sitemaps and
+ * robots.txt, so a 2xx record page that is not HTML is CONTENT_TYPE here;
+ * and a 403 or 503 whose body is a bot challenge is BLOCKED, not an
+ * ordinary HTTP error. The reason goes to msg (len bytes) when the
+ * category differs from the fetch's. */
+static enum prov_category job_judge(const struct job *j, const struct fetch_response *resp,
+                                    char *msg, size_t len)
+{
+    const char *ct = resp->content_type, *marker;
+
+    if (j->kind != JOB_RECORD)
+        return resp->category;
+    if (resp->category == PROV_OK && resp->status >= 200 && resp->status < 300 && ct != NULL &&
+        strcmp(ct, "text/html") != 0 && strcmp(ct, "application/xhtml+xml") != 0) {
+        snprintf(msg, len, "content type '%.100s' is not a record page's", ct);
+        return PROV_CONTENT_TYPE;
+    }
+    if ((resp->status == 403 || resp->status == 503) && resp->body != NULL &&
+        (marker = extract_text_marker(resp->body, resp->body_len, NULL)) != NULL) {
+        snprintf(msg, len, "HTTP status %ld with a bot challenge (\"%.60s\")", resp->status,
+                 marker);
+        return PROV_BLOCKED;
+    }
+    return resp->category;
 }
 
 static void job_fetched(struct fetch_response *resp, void *data)
@@ -544,6 +713,9 @@ static void job_fetched(struct fetch_response *resp, void *data)
                                   .http_status = (int)resp->status,
                                   .retry_after_ms =
                                       resp->retry_after_s >= 0 ? resp->retry_after_s * 1000 : -1};
+    char why[192];
+    enum prov_category cat;
+    const char *msg;
     int disp;
 
     if (resp->cancelled) {
@@ -552,7 +724,10 @@ static void job_fetched(struct fetch_response *resp, void *data)
         r->busy--;
         return;
     }
-    if (resp->category == PROV_HTTP_4XX && (resp->status == 404 || resp->status == 410))
+    cat = job_judge(j, resp, why, sizeof(why));
+    msg = cat != resp->category ? why : resp->errmsg;
+    fo.category = cat;
+    if (cat == PROV_HTTP_4XX && (resp->status == 404 || resp->status == 410))
         fo.category = PROV_OK; /* final: the catalog counts it towards gone */
     disp = frontier_done(r->fr, j->url, &fo, engine_now_ms(), NULL);
     if (resp->status > 0 || resp->category == PROV_OK)
@@ -571,8 +746,8 @@ static void job_fetched(struct fetch_response *resp, void *data)
     j->last_modified = xstrdup_or_null(resp->last_modified);
     j->http_status = (int)resp->status;
 
-    if (disp == FRONTIER_GIVEN_UP || (resp->category != PROV_OK && fo.category != PROV_OK)) {
-        job_failed(j, resp->category, resp->errmsg);
+    if (disp == FRONTIER_GIVEN_UP || (cat != PROV_OK && fo.category != PROV_OK)) {
+        job_failed(j, cat, msg);
         job_finish(j);
         return;
     }
@@ -592,10 +767,12 @@ static void job_fetched(struct fetch_response *resp, void *data)
         struct harvest_page pg = job_page(j);
         int rc = e->sink.not_modified(e->sink.data, &pg);
 
-        if (rc < 0)
+        if (rc < 0) {
             job_store_failed(j, rc);
-        else
+        } else {
             r->c.not_modified++;
+            lastmod_learn(j, false);
+        }
         job_finish(j);
         return;
     }
@@ -702,10 +879,18 @@ static void run_pump(struct engine_run *r)
 {
     struct harvest_engine *e = r->e;
 
+    if (r->finished)
+        return;
     for (;;) {
         struct frontier_job fj;
         int64_t wake = FRONTIER_NEVER, now = engine_now_ms();
-        enum frontier_status st = frontier_next(r->fr, now, &fj, &wake);
+        enum frontier_status st;
+
+        if (e->workers && worker_pool_pending(e->workers) >= ENGINE_EXTRACT_BACKLOG) {
+            r->held = true; /* engine_release() kicks it */
+            return;
+        }
+        st = frontier_next(r->fr, now, &fj, &wake);
 
         if (st == FRONTIER_READY) {
             struct job *j = fj.data;
@@ -806,7 +991,7 @@ static int run_discover(struct engine_run *r)
     char err[256];
 
     if (r->src.n_urls)
-        run_add_records(r, r->src.urls, r->src.n_urls);
+        run_add_records(r, r->src.urls, NULL, r->src.n_urls);
     if (r->src.sitemap) {
         const char *reason;
         char *u = discover_url_normalize(r->src.sitemap, flags, &reason);
@@ -844,7 +1029,7 @@ static int run_discover(struct engine_run *r)
         struct strlist due = {0};
 
         if (r->e->sink.due(r->e->sink.data, r->src.name, engine_wall(), ENGINE_DUE_MAX, &due) == 0)
-            run_add_records(r, (const char *const *)due.v, due.n);
+            run_add_records(r, (const char *const *)due.v, NULL, due.n);
         strlist_clear(&due);
     }
     return 0;
@@ -907,7 +1092,7 @@ int harvest_fetch_one(struct harvest_engine *e, const struct harvest_source *src
     }
     r->next = e->runs;
     e->runs = r;
-    run_add_records(r, (const char *const *)&norm, 1);
+    run_add_records(r, (const char *const *)&norm, NULL, 1);
     free(norm);
     *run_id = r->id;
     run_kick(r);
@@ -918,7 +1103,7 @@ int harvest_run_add_url(struct harvest_engine *e, int64_t run_id, const char *ur
 {
     for (struct engine_run *r = e->runs; r; r = r->next) {
         if (r->id == run_id) {
-            run_add_records(r, &url, 1);
+            run_add_records(r, &url, NULL, 1);
             run_pump(r);
             return 0;
         }
@@ -1012,6 +1197,7 @@ void harvest_engine_free(struct harvest_engine *e)
         run_free(r);
     }
     engine_reap(-1, 0, e);
+    lastmods_release(&e->lm);
     event_free(e->reaper);
     free(e);
 }

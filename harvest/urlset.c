@@ -84,6 +84,17 @@ bool urlset_has(const struct urlset *u, const char *s, size_t n)
     return found;
 }
 
+long urlset_index(const struct urlset *u, const char *s, size_t n)
+{
+    bool found;
+    size_t slot;
+
+    if (u->scap == 0)
+        return -1;
+    slot = urlset_find(u, s, n, urlset_hash(s, n), &found);
+    return found ? (long)((u->slots[slot] & 0xffffffffu) - 1) : -1;
+}
+
 bool urlset_add(struct urlset *u, const char *s, size_t n)
 {
     uint64_t h = urlset_hash(s, n);

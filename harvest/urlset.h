@@ -32,6 +32,10 @@ bool urlset_add(struct urlset *u, const char *s, size_t n);
 /* True when the n bytes at s are in u. */
 bool urlset_has(const struct urlset *u, const char *s, size_t n);
 
+/* The index of the n bytes at s in u (the order they were added in), or
+ * -1 when they are not in u. */
+long urlset_index(const struct urlset *u, const char *s, size_t n);
+
 /* The i-th string added (i < u->n), NUL-terminated; lives until u is
  * released. */
 const char *urlset_get(const struct urlset *u, size_t i);
