@@ -45,11 +45,11 @@ struct catalog;
 typedef int64_t (*catalog_clock_fn)(void *data);
 
 struct catalog_options {
-    bool readonly;         /* a reader handle (control socket): never writes */
-    bool skip_check;       /* writer: skip PRAGMA quick_check at open */
-    int busy_timeout_ms;   /* 0: 5000 for the writer, 200 for readers */
-    unsigned long budget;  /* VM steps, in thousands, one call may run; 0:
-                              20000 for readers, unlimited for the writer */
+    bool readonly;          /* a reader handle (control socket): never writes */
+    bool skip_check;        /* writer: skip PRAGMA quick_check at open */
+    int busy_timeout_ms;    /* 0: 5000 for the writer, 200 for readers */
+    unsigned long budget;   /* VM steps, in thousands, one call may run; 0:
+                               20000 for readers, unlimited for the writer */
     catalog_clock_fn clock; /* NULL: time(NULL) */
     void *clock_data;
 };
@@ -80,6 +80,13 @@ enum prov_category catalog_category(const struct catalog *c);
  * integrity_check and the full-text index's own check. 0 when sound,
  * -EUCLEAN (PROV_DB_CORRUPT) with the first problem in the message. */
 int catalog_check(struct catalog *c, bool full);
+
+/* Housekeeping for an idle writer (no batch open): fold the WAL into the
+ * database and truncate it (PRAGMA wal_checkpoint(TRUNCATE)), and let
+ * SQLite refresh its planner statistics (PRAGMA optimize). -EBUSY when a
+ * reader's snapshot keeps the WAL from being folded completely; harmless,
+ * try again later. */
+int catalog_idle(struct catalog *c);
 
 /* Create a new, empty database at path with the schema of an earlier
  * version (1 .. CATALOG_SCHEMA_VERSION), as that version's code made it:
@@ -119,13 +126,13 @@ bool catalog_in_batch(const struct catalog *c);
 /* What the harvest knows about one fetch. Only source and url are
  * required. */
 struct catalog_page {
-    const char *source;        /* configured source name */
-    const char *url;           /* the URL fetched (the frontier's URL) */
-    const char *etag;          /* validators of the response, NULL if none */
+    const char *source; /* configured source name */
+    const char *url;    /* the URL fetched (the frontier's URL) */
+    const char *etag;   /* validators of the response, NULL if none */
     const char *last_modified;
-    int http_status;           /* 0: 200 for catalog_upsert(), none else */
-    int64_t run_id;            /* the run this fetch belongs to; 0: none */
-    int64_t next_due;          /* when to fetch the URL again; 0: any time */
+    int http_status;  /* 0: 200 for catalog_upsert(), none else */
+    int64_t run_id;   /* the run this fetch belongs to; 0: none */
+    int64_t next_due; /* when to fetch the URL again; 0: any time */
 };
 
 enum catalog_outcome {
@@ -137,10 +144,10 @@ enum catalog_outcome {
 
 struct catalog_upsert_result {
     enum catalog_outcome outcome;
-    int64_t id;        /* the record's catalog id */
-    int64_t version;   /* its current version */
-    bool revived;      /* it was gone and is back */
-    bool repaired;     /* a field was cut to its cap or had invalid UTF-8 */
+    int64_t id;      /* the record's catalog id */
+    int64_t version; /* its current version */
+    bool revived;    /* it was gone and is back */
+    bool repaired;   /* a field was cut to its cap or had invalid UTF-8 */
 };
 
 /* Store the record r extracted from pg->url (HTTP 200). Identity is
@@ -186,7 +193,7 @@ struct catalog_fetch_state {
     int failures;        /* consecutive failed attempts */
     int64_t next_due;    /* 0: any time */
     int64_t last_attempt;
-    int64_t last_success; /* 0: never */
+    int64_t last_success;     /* 0: never */
     enum prov_category error; /* of the last attempt; PROV_OK when it worked */
     char *error_message;      /* NULL when none */
     int64_t record;           /* the record the URL leads to, 0 when none */
@@ -257,7 +264,8 @@ int catalog_frontier_add(struct catalog *c, int64_t run, const char *url);
 int catalog_frontier_mark(struct catalog *c, int64_t run, const char *url,
                           enum catalog_frontier_state state);
 
-/* Append to urls up to max URLs still pending in run's frontier. */
+/* Append to urls up to max URLs still pending in run's frontier, in the
+ * order they were added. */
 int catalog_frontier_pending(struct catalog *c, int64_t run, size_t max, struct strlist *urls);
 
 /* ---- Queries ----------------------------------------------------------- */
@@ -318,8 +326,9 @@ enum {
 };
 
 /* A new JSON object: the record shape of PROVENANCE.md §3 plus key,
- * source, status, first_seen, last_seen, gone_since (when gone) and
- * versions. The caller decrefs it. */
+ * source_name (the configured source: "source" is already the Source text
+ * of §3), status, first_seen, last_seen (UTC, "YYYY-MM-DDTHH:MM:SSZ"),
+ * gone_since (when gone) and versions. The caller decrefs it. */
 json_t *catalog_item_to_json(const struct catalog_item *it, unsigned flags);
 
 /* Another record naming the same archival unit with overlapping sheets. */
@@ -329,8 +338,8 @@ struct catalog_link {
 };
 
 struct catalog_detail {
-    struct catalog_item item;   /* with the document text */
-    struct strlist urls;        /* every URL that led to the record */
+    struct catalog_item item; /* with the document text */
+    struct strlist urls;      /* every URL that led to the record */
     struct catalog_link *same_document;
     size_t n_same;
 };
@@ -354,8 +363,8 @@ json_t *catalog_detail_to_json(const struct catalog_detail *d);
 struct catalog_version {
     int64_t version;
     int64_t at;
-    int64_t run;   /* 0: outside a run */
-    char *event;   /* "created", "changed" or "imported" */
+    int64_t run; /* 0: outside a run */
+    char *event; /* "created", "changed" or "imported" */
     json_t *changes;
 };
 

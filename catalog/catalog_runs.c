@@ -54,7 +54,7 @@ static const char catalog_sql_frontier_set[] =
     "INSERT INTO frontier(run, url, state, updated) VALUES(?1, ?2, ?3, ?4)"
     " ON CONFLICT(run, url) DO UPDATE SET state = excluded.state, updated = excluded.updated";
 static const char catalog_sql_frontier_pending[] =
-    "SELECT url FROM frontier WHERE run = ?1 AND state = 'pending' LIMIT ?2";
+    "SELECT url FROM frontier WHERE run = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2";
 static const char catalog_sql_fetch_get[] =
     "SELECT f.url, f.source, f.etag, f.last_modified, f.last_status, f.failures, f.next_due,"
     " f.last_attempt, f.last_success, f.error_category, f.error_message,"
@@ -85,9 +85,8 @@ static int catalog_word_index(const char *const *names, size_t n, const char *wo
 int catalog_runs_count(struct catalog *c, int64_t run, enum catalog_counter k)
 {
     unsigned long *tally[CATALOG_COUNT_MAX] = {
-        &c->tally.n_new,     &c->tally.n_changed,      &c->tally.n_unchanged,
-        &c->tally.n_kept,    &c->tally.n_not_modified, &c->tally.n_missing,
-        &c->tally.n_gone,    &c->tally.n_failed,
+        &c->tally.n_new,          &c->tally.n_changed, &c->tally.n_unchanged, &c->tally.n_kept,
+        &c->tally.n_not_modified, &c->tally.n_missing, &c->tally.n_gone,      &c->tally.n_failed,
     };
     sqlite3_stmt *st;
 
@@ -163,8 +162,7 @@ int catalog_run_finish(struct catalog *c, int64_t id, bool aborted)
     if (err == 0 && sqlite3_changes(c->db) == 0) {
         /* Nothing written: no need to void the caller's batch. */
         err = catalog_write_end(c, own, 0);
-        return err ? err
-                   : catalog_fail(c, -ENOENT, PROV_OK, "no running run %lld", (long long)id);
+        return err ? err : catalog_fail(c, -ENOENT, PROV_OK, "no running run %lld", (long long)id);
     }
     return catalog_write_end(c, own, err);
 }
@@ -185,10 +183,10 @@ static int catalog_run_load(struct catalog *c, int64_t id, struct catalog_run *r
         return catalog_fail(c, -ENOENT, PROV_OK, "no run %lld", (long long)id);
     run->id = sqlite3_column_int64(st, 0);
     run->source = catalog_col_dup(st, 1);
-    run->trigger = catalog_word_index(catalog_trigger_names, 3,
-                                      (const char *)sqlite3_column_text(st, 2));
-    run->state = catalog_word_index(catalog_run_state_names, 3,
-                                    (const char *)sqlite3_column_text(st, 3));
+    run->trigger =
+        catalog_word_index(catalog_trigger_names, 3, (const char *)sqlite3_column_text(st, 2));
+    run->state =
+        catalog_word_index(catalog_run_state_names, 3, (const char *)sqlite3_column_text(st, 3));
     run->started = sqlite3_column_int64(st, 4);
     run->finished = sqlite3_column_int64(st, 5);
     run->counts.n_new = (unsigned long)sqlite3_column_int64(st, 6);

@@ -50,6 +50,8 @@ struct control_conn {
     bool checked;                  /* peer credentials looked at */
     bool denied;                   /* peer not allowed: every request gets 403 */
     bool over_cap;                 /* accepted beyond max_connections: 503 */
+    bool expired;                  /* past its deadline: replies close it */
+    unsigned grace_ticks;          /* sweeps waited for a reply to go out */
     struct control_stream *stream; /* a reply stream in progress, or NULL */
 };
 
@@ -198,6 +200,18 @@ static void control_conn_deadline(evutil_socket_t fd, short what, void *arg)
         evtimer_add(cc->deadline, &tv);
         return;
     }
+    /* A reply still on its way out is not cut, or a keep-alive client
+     * would read a response cut short: it gets at most one more deadline
+     * to take it, and any later reply closes the connection. What the
+     * deadline is for, a request that never ends, sits in the input. */
+    if (control_conn_in_use(cc) && evbuffer_get_length(bufferevent_get_output(cc->bev)) > 0 &&
+        cc->grace_ticks++ < cc->ctl->opts.deadline_ms / CONTROL_SWEEP_MS) {
+        struct timeval tv = {0, CONTROL_SWEEP_MS * 1000};
+
+        cc->expired = true;
+        evtimer_add(cc->deadline, &tv);
+        return;
+    }
     /* evhttp frees an incoming connection on an EOF event; the sweep then
      * drops our reference. */
     if (control_conn_in_use(cc))
@@ -252,7 +266,7 @@ static void control_send(struct control_req *creq, int status, const char *reaso
     evhttp_add_header(h, "Cache-Control", "no-store");
     if (status == 503 || status == 429)
         evhttp_add_header(h, "Retry-After", "1");
-    if (creq->conn && (creq->conn->over_cap || creq->conn->denied))
+    if (creq->conn && (creq->conn->over_cap || creq->conn->denied || creq->conn->expired))
         evhttp_add_header(h, "Connection", "close");
     evbuffer_add(out, body, len);
     evbuffer_add(out, "\n", 1);

@@ -696,6 +696,10 @@ static int core_fetch_new(struct provd *p)
     fo.max_body = (size_t)p->conf->max_page_size;
     fo.max_redirects = (long)p->conf->max_redirects;
     fo.max_total_connections = (long)p->conf->max_connections;
+    /* The frontier holds each host to its source's concurrency; a lower
+     * libcurl cap would queue transfers the frontier counts as started
+     * and send them later, closer together than delay allows. */
+    fo.max_host_connections = fo.max_total_connections;
     fo.retry_after_cap_s = (long)(p->conf->retry_after_max_ms / 1000);
     for (size_t i = 0; i < p->conf->allow_addresses.n; i++) {
         config_addr_format(&p->conf->allow_addresses.v[i], spec, sizeof(spec));
@@ -1040,6 +1044,7 @@ void provd_stop(struct provd *p)
     p->workers = NULL;
     harvest_engine_free(p->engine);
     p->engine = NULL;
+    provd_sink_close(p);
     control_free(p->control);
     p->control = NULL;
     fetch_free(p->fetch);

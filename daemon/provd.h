@@ -20,6 +20,7 @@
 struct event;
 struct event_base;
 struct fetch;
+struct provd_sink;
 struct worker_pool;
 
 /* The last per-URL errors, for GET /v1/status. */
@@ -72,6 +73,7 @@ struct provd {
     struct worker_pool *workers;
     struct fetch *fetch;
     struct harvest_engine *engine;
+    struct provd_sink *sink; /* the engine's sink: its open batch */
     struct control *control;
 
     struct provd_source *sources;
@@ -131,8 +133,14 @@ void provd_reload(struct provd *p);
 
 /* ---- sink.c ---- */
 
-/* The engine's sink on the writer catalog p->db. */
+/* The engine's sink on the writer catalog p->db; its batch state goes to
+ * p->sink. */
 void provd_sink_init(struct provd *p, struct harvest_sink *sink);
+
+/* Commit the sink's open batch and free its state; call it after the
+ * engine is freed and before the catalog is closed. NULL p->sink is
+ * allowed. */
+void provd_sink_close(struct provd *p);
 
 /* ---- api.c ---- */
 

@@ -61,11 +61,12 @@ struct fetch_transfer {
     char *body; /* decoded bytes so far; cap >= len + 1 once allocated */
     size_t len, cap;
     struct timespec started;
-    bool type_checked;  /* the write callback looked at the content type */
-    bool type_rejected; /* ... and refused it */
-    bool too_large;     /* the body passed max_body */
-    bool denied;        /* the address policy refused a socket */
-    int sockets;        /* sockets the policy let through */
+    bool type_checked;     /* the write callback looked at the content type */
+    bool type_rejected;    /* ... and refused it */
+    bool too_large;        /* the body passed max_body */
+    bool denied;           /* the address policy refused a socket */
+    int sockets;           /* sockets the policy let through */
+    int sockets_at_denial; /* ... when it last refused one */
     char denied_addr[INET6_ADDRSTRLEN + 16];
     struct fetch_transfer *prev, *next;
 };
@@ -313,6 +314,7 @@ static curl_socket_t fetch_on_opensocket(void *clientp, curlsocktype purpose,
             port = ntohs(sin6->sin6_port);
         }
         t->denied = true;
+        t->sockets_at_denial = t->sockets;
         snprintf(t->denied_addr, sizeof(t->denied_addr),
                  ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
         return CURL_SOCKET_BAD;
@@ -422,7 +424,10 @@ static void fetch_finish(struct fetch_transfer *t, CURLcode rc, bool cancelled)
             .type_accepted = fetch_type_accepted(f, ct),
             .too_large = t->too_large,
             .type_rejected = t->type_rejected,
-            .denied = t->denied && t->sockets == 0 ? t->denied_addr : NULL,
+            /* Denied unless another address was let through after the
+             * refusal (an IPv6 address refused, its IPv4 twin used): a
+             * redirect's first hop may have opened a socket before. */
+            .denied = t->denied && t->sockets == t->sockets_at_denial ? t->denied_addr : NULL,
             .max_body = f->o.max_body,
             .max_redirects = f->o.max_redirects,
         };

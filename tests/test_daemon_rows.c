@@ -1,0 +1,528 @@
+/*
+ * test_daemon_rows: the socket rows of RELIABILITY.md on daemon A while
+ * its slow source is being harvested — oversized headers and bodies (S4,
+ * S5), slowloris (S6), a connection flood (S7) and accept() out of
+ * descriptors (S7, on a daemon of its own), garbage and methods (S8, S9),
+ * hostile parameters (S10), clients that leave early (S13) and a small
+ * request fuzzer (S14) — each with health queries that must keep
+ * answering within HEALTH_LIMIT_MS.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_daemon.h"
+
+#include "catalog.h"
+#include "daemon_http.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* S4, S5: oversized headers and bodies. */
+void test_oversized(void **state)
+{
+    static const char big_body[] = "POST /v1/harvest HTTP/1.1\r\nHost: provd\r\nContent-Type: "
+                                   "application/x-www-form-urlencoded\r\n"
+                                   "Content-Length: 200000\r\n\r\n";
+    struct strbuf b = STRBUF_INIT;
+    bool closed = false;
+    int st;
+
+    strbuf_adds(&b, "GET /v1/status HTTP/1.1\r\nHost: provd\r\nX-Pad: ");
+    for (int i = 0; i < 20000; i++)
+        strbuf_addc(&b, 'a');
+    strbuf_adds(&b, "\r\n\r\n");
+    st = td_raw(b.s, b.len, &closed);
+    printf("# 20 KB header: %d, closed %d\n", st, closed);
+    if (!(st == 400 || st == 413 || st == 431) || !closed)
+        fail_msg("20 KB header: status %d, closed %d", st, closed);
+    strbuf_release(&b);
+    td_health(&W.a, 3);
+
+    /* A body announced larger than the cap: refused before it is sent. */
+    st = td_raw(big_body, sizeof(big_body) - 1, &closed);
+    if (st != 413)
+        fail_msg("Content-Length 200000: status %d, closed %d", st, closed);
+    /* A chunked body that grows past it. */
+    strbuf_adds(&b, "POST /v1/harvest HTTP/1.1\r\nHost: provd\r\nTransfer-Encoding: chunked\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\n\r\n");
+    for (int i = 0; i < 20; i++) {
+        strbuf_adds(&b, "1000\r\n");
+        for (int k = 0; k < 0x1000; k++)
+            strbuf_addc(&b, 'x');
+        strbuf_adds(&b, "\r\n");
+    }
+    strbuf_adds(&b, "0\r\n\r\n");
+    st = td_raw(b.s, b.len, &closed);
+    if (!(st == 413 || (st == 0 && closed)))
+        fail_msg("80 KB chunked body: status %d, closed %d", st, closed);
+    strbuf_release(&b);
+    td_health(&W.a, 3);
+    td_health_report("oversized headers and bodies");
+}
+
+/* S6: slowloris connections are closed at the absolute deadline, while
+ * health queries keep answering. */
+void test_slowloris(void **state)
+{
+    static const char req[] =
+        "GET /v1/status HTTP/1.1\r\nHost: provd\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    enum { N = 6 };
+    int fd[N];
+    double closed_at[N], t0 = daemon_http_now_ms();
+    size_t sent = 0;
+    unsigned open_n = N;
+
+    for (int i = 0; i < N; i++) {
+        fd[i] = daemon_http_connect(W.a.sock);
+        assert_true(fd[i] >= 0);
+        closed_at[i] = 0;
+    }
+    while (open_n > 0 && daemon_http_now_ms() - t0 < A_DEADLINE_MS + 4000) {
+        for (int i = 0; i < N; i++) {
+            char c[512];
+            ssize_t n;
+
+            if (closed_at[i] > 0)
+                continue;
+            /* EOF or a reset: the daemon let go of it (a reply it may
+             * send first is read and ignored). */
+            while ((n = recv(fd[i], c, sizeof(c), MSG_DONTWAIT)) > 0)
+                ;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+                daemon_http_send(fd[i], req + (sent % (sizeof(req) - 1)), 1) < 0) {
+                closed_at[i] = daemon_http_now_ms() - t0;
+                open_n--;
+            }
+        }
+        sent++;
+        td_health(&W.a, 1);
+        daemon_proc_sleep_ms(250);
+    }
+    for (int i = 0; i < N; i++) {
+        printf("# slowloris connection %d closed after %.0f ms (deadline %d ms)\n", i, closed_at[i],
+               A_DEADLINE_MS);
+        assert_true(closed_at[i] >= A_DEADLINE_MS - 300 && closed_at[i] <= A_DEADLINE_MS + 2000);
+        close(fd[i]);
+    }
+    td_health_report("slowloris");
+}
+
+/* S7: beyond api-max-connections new connections get 503 at once, and
+ * the daemon recovers when the flood ends. */
+void test_flood(void **state)
+{
+    enum { N = 200 };
+    int fd[N], busy = 0;
+
+    td_health(&W.a, 3);
+    for (int i = 0; i < N; i++) {
+        fd[i] = daemon_http_connect(W.a.sock);
+        assert_true(fd[i] >= 0);
+    }
+    /* The connections past the cap answer 503 with Retry-After. */
+    for (int i = N - 5; i < N; i++) {
+        struct daemon_http_reply r;
+        char ra[16];
+
+        assert_int_equal(daemon_http_keepalive(fd[i], "GET", "/v1/status", 5000, &r), 0);
+        if (r.status == 503) {
+            busy++;
+            assert_non_null(daemon_http_header(&r, "Retry-After", ra, sizeof(ra)));
+            assert_non_null(strstr(r.body, "\"busy\""));
+        }
+        daemon_http_reply_clear(&r);
+    }
+    assert_int_equal(busy, 5);
+    for (int i = 0; i < N; i++)
+        close(fd[i]);
+    /* The sweep lets go of them within a few hundred ms. */
+    daemon_proc_sleep_ms(600);
+    td_health(&W.a, 5);
+    td_health_report("after a flood of 200 connections");
+}
+
+/* S8, S9: garbage and methods that are not allowed. */
+void test_garbage_methods(void **state)
+{
+    static const char *const methods[] = {"DELETE", "PUT", "PATCH", "OPTIONS", "TRACE"};
+    unsigned long seed = 12345;
+    char junk[4096];
+    bool closed;
+    int st;
+
+    for (int round = 0; round < 5; round++) {
+        for (size_t i = 0; i < sizeof(junk); i++) {
+            seed = seed * 6364136223846793005UL + 1;
+            junk[i] = (char)(seed >> 56);
+        }
+        st = td_raw(junk, sizeof(junk), &closed);
+        assert_true(st == 400 || (st == 0 && closed));
+        td_health(&W.a, 1);
+    }
+    st = td_raw("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11, &closed);
+    assert_true(st == 400 || (st == 0 && closed));
+    st = td_raw("GET /v1/status\r\n\r\n", 18, &closed); /* HTTP/0.9 */
+    assert_true(st == 400 || (st == 0 && closed));
+    st = td_raw("GET /v1/status HTTP/9.9\r\n\r\n", 27, &closed);
+    assert_true(st == 400 || st == 505 || (st == 0 && closed));
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        assert_int_equal(td_status_of(methods[i], "/v1/status", NULL), 405);
+    st = td_raw("CONNECT /v1/status HTTP/1.1\r\nHost: provd\r\n\r\n", 44, &closed);
+    assert_int_equal(st, 405);
+    assert_int_equal(td_status_of("GET", "/v1/harvest", NULL), 405);
+    assert_int_equal(td_status_of("POST", "/v1/status", NULL), 405);
+    assert_int_equal(td_status_of("GET", "/v2/status", NULL), 404);
+    td_health(&W.a, 3);
+    td_health_report("garbage and methods");
+}
+
+/* S10: hostile parameters get 400 (or a capped answer); the catalog is
+ * untouched. */
+void test_hostile_params(void **state)
+{
+    static const struct {
+        const char *target;
+        int status; /* 0: 200 or 400 both fine */
+    } cases[] = {
+        {"/v1/records?limit=1e9", 400},
+        {"/v1/records?limit=-5", 400},
+        {"/v1/records?limit=0", 400},
+        {"/v1/records?limit=%2B5", 400},
+        {"/v1/records?sheet=-1", 400},
+        {"/v1/records?sheet=99999999999999999999", 400},
+        {"/v1/records?archive=%00", 400},
+        {"/v1/records?archive=a%00b", 400},
+        {"/v1/records?archive=%ff%fe", 400},
+        {"/v1/records?translator=%c3%28", 400},
+        {"/v1/records?q=%ed%a0%80", 400},
+        {"/v1/records?status=deleted", 400},
+        {"/v1/records?since=yesterday", 400},
+        {"/v1/records?cursor=garbage", 400},
+        {"/v1/records?cursor=%27%3BDROP%20TABLE%20records%3B--", 400},
+        {"/v1/records?nosuch=1", 400},
+        {"/v1/records?archive=a&archive=b", 400},
+        {"/v1/records?archive=RGASPI%27%20OR%201%3D1--", 200},
+        {"/v1/records?fund=1%3BDROP%20TABLE%20records", 200},
+        {"/v1/records?q=%22%20OR%201%3D1", 0},
+        {"/v1/records?q=*", 0},
+        {"/v1/records?q=NEAR(a%20b", 0},
+        {"/v1/records/%00", 0},
+        {"/v1/records/%ff", 0},
+        {"/v1/runs/-1", 0}, /* negative ids name queued runs */
+        {"/v1/runs/99999999999999999999999", 400},
+        {"/v1/export?format=jsonl&limit=5", 400},
+        {"/v1/status?x=1", 400},
+    };
+    struct daemon_http_reply r;
+    struct strbuf b = STRBUF_INIT;
+    json_t *o;
+    bool closed;
+    int st;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        st = td_status_of("GET", cases[i].target, NULL);
+        if (cases[i].status ? st != cases[i].status : st != 200 && st != 400 && st != 404)
+            fail_msg("%s: got %d, expected %d", cases[i].target, st, cases[i].status);
+        if (i % 4 == 0)
+            td_health(&W.a, 1);
+    }
+    /* SQL in a value is a value: nothing matches, nothing is dropped. */
+    o = td_get(&W.a, "/v1/records?archive=RGASPI%27%20OR%201%3D1--");
+    assert_int_equal(json_array_size(json_object_get(o, "records")), 0);
+    json_decref(o);
+    /* A huge limit is capped at the page maximum. */
+    assert_int_equal(
+        daemon_http_request(W.a.sock, "GET", "/v1/records?limit=1000000000", NULL, 10000, &r), 0);
+    assert_int_equal(r.status, 200);
+    o = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(o, "records")), CATALOG_PAGE_MAX);
+    json_decref(o);
+    daemon_http_reply_clear(&r);
+    /* 10,000 parameters: in the request line they overflow the header cap;
+     * in a form body they pass the body cap and meet the parameter cap. */
+    strbuf_adds(&b, "GET /v1/records?");
+    for (int i = 0; i < 10000; i++)
+        strbuf_addf(&b, "p%d=%d&", i, i);
+    strbuf_adds(&b, " HTTP/1.1\r\nHost: provd\r\n\r\n");
+    st = td_raw(b.s, b.len, &closed);
+    assert_true(st == 400 || st == 413 || st == 431);
+    strbuf_reset(&b);
+    for (int i = 0; i < 10000; i++)
+        strbuf_addf(&b, "%sa=%d", i ? "&" : "", i % 10);
+    assert_true(b.len < 65536);
+    assert_int_equal(td_status_of("POST", "/v1/harvest", b.s), 400);
+    strbuf_release(&b);
+    assert_int_equal(td_status_of("POST", "/v1/harvest", "source=%ff"), 400);
+    assert_int_equal(td_status_of("POST", "/v1/harvest", "source=a%00b"), 400);
+
+    o = td_get(&W.a, "/v1/status");
+    assert_true(json_integer_value(json_object_get(json_object_get(o, "catalog"), "records")) >=
+                BULK_N + 12);
+    json_decref(o);
+    td_health(&W.a, 3);
+    td_health_report("hostile parameters");
+}
+
+/* The absolute deadline against a legitimate keep-alive client: it may
+ * close the connection between replies (the client sends its request
+ * again on a new one, as HTTP clients do), but never hand out a reply cut
+ * short. The client asks for large pages and reads them at a modest pace,
+ * so that replies are still on their way out when deadlines pass. */
+void test_keepalive_deadline(void **state)
+{
+    static const char req[] =
+        "GET /v1/records?source=bulk&limit=500 HTTP/1.1\r\nHost: provd\r\n\r\n";
+    double t0 = daemon_http_now_ms();
+    unsigned replies = 0, reconnects = 0;
+    int fd = daemon_http_connect(W.a.sock);
+
+    assert_true(fd >= 0);
+    while (daemon_http_now_ms() - t0 < 2.5 * A_DEADLINE_MS) {
+        struct strbuf in = STRBUF_INIT;
+        size_t body_at = 0; /* offset of the body once the headers are in */
+        long long clen = -1;
+        bool closed = false;
+        char buf[8192];
+
+        if (daemon_http_send(fd, req, sizeof(req) - 1) < 0) {
+            closed = true;
+        } else {
+            /* Read the reply 8 KiB at a time, 1 ms apart. */
+            for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+                if (n <= 0) {
+                    closed = true;
+                    break;
+                }
+                strbuf_add(&in, buf, (size_t)n);
+                if (body_at == 0 && strstr(in.s, "\r\n\r\n") != NULL) {
+                    const char *cl = strcasestr(in.s, "\r\nContent-Length:");
+
+                    assert_non_null(cl);
+                    clen = strtoll(cl + 17, NULL, 10);
+                    body_at = (size_t)(strstr(in.s, "\r\n\r\n") + 4 - in.s);
+                }
+                if (body_at && in.len - body_at >= (size_t)clen)
+                    break;
+                daemon_proc_sleep_ms(1);
+            }
+        }
+        if (closed) {
+            /* Only between replies: nothing of this one had come. */
+            if (in.len != 0)
+                fail_msg("a reply was cut after %zu bytes (Content-Length %lld)", in.len, clen);
+            reconnects++;
+            close(fd);
+            fd = daemon_http_connect(W.a.sock);
+            assert_true(fd >= 0);
+        } else {
+            if (strncmp(in.s, "HTTP/1.1 200", 12) != 0)
+                fail_msg("reply: %.300s", in.s);
+            replies++;
+            /* A reply that announced the close is followed by it. */
+            if (strcasestr(in.s, "\r\nConnection: close\r\n")) {
+                close(fd);
+                fd = daemon_http_connect(W.a.sock);
+                assert_true(fd >= 0);
+                reconnects++;
+            }
+        }
+        strbuf_release(&in);
+    }
+    close(fd);
+    printf("# keep-alive across deadlines: %u whole replies, %u new connections\n", replies,
+           reconnects);
+    assert_true(replies > 0);
+    assert_true(reconnects >= 1);
+    td_health(&W.a, 3);
+    td_health_report("keep-alive across deadlines");
+}
+
+/* S13: clients that leave in the middle of an export (and of other
+ * replies) cost nothing: no crash, no descriptor kept. */
+void test_disconnects(void **state)
+{
+    static const char exp[] = "GET /v1/export?format=jsonl HTTP/1.1\r\nHost: provd\r\n\r\n";
+    int before, after = 0;
+
+    daemon_proc_sleep_ms(400); /* connections of earlier tests are released */
+    before = daemon_proc_fds(W.a.pid);
+
+    for (int round = 0; round < 6; round++) {
+        int fd = daemon_http_connect(W.a.sock);
+        char buf[16384];
+        size_t got = 0;
+
+        assert_true(fd >= 0);
+        assert_int_equal(daemon_http_send(fd, exp, sizeof(exp) - 1), 0);
+        /* Read part of the stream (none at all in the first round). */
+        while (round > 0 && got < (size_t)round * 40000) {
+            ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        close(fd);
+        td_health(&W.a, 1);
+    }
+    /* Mid-request and right after the request line. */
+    for (int round = 0; round < 3; round++) {
+        int fd = daemon_http_connect(W.a.sock);
+
+        assert_true(fd >= 0);
+        daemon_http_send(fd, "GET /v1/records?q=samovar HTTP/1.1\r\nHo", round ? 38 : 20);
+        close(fd);
+    }
+    td_health(&W.a, 3);
+    /* Threads end at their next write, the sweep releases connections. */
+    for (int i = 0; i < 40; i++) {
+        after = daemon_proc_fds(W.a.pid);
+        if (after <= before + 2)
+            break;
+        daemon_proc_sleep_ms(100);
+    }
+    printf("# descriptors of provd: %d before, %d after the disconnects\n", before, after);
+    assert_true(after <= before + 2);
+    td_health_report("client disconnects");
+}
+
+/* A number below n from a small deterministic generator. */
+static unsigned td_rnd(unsigned long *seed, unsigned n)
+{
+    *seed = *seed * 6364136223846793005UL + 1442695040888963407UL;
+    return (unsigned)(*seed >> 33) % n;
+}
+
+/* S14: a small socket fuzzer; every reply is a status the API knows, or
+ * a close for a request that was not HTTP, and the daemon stays up. */
+void test_fuzz(void **state)
+{
+    static const char *const methods[] = {"GET", "POST", "HEAD", "DELETE", "G\x01T", "PUT"};
+    static const char *const paths[] = {
+        "/v1/status",
+        "/v1/sources",
+        "/v1/harvest",
+        "/v1/runs/1",
+        "/v1/records",
+        "/v1/records/5000001",
+        "/v1/records/5000001/history",
+        "/v1/export",
+        "/v1/runs/%s",
+        "/v1/records/%s/history",
+        "/",
+        "/v1/records/%s/%s/%s",
+    };
+    static const char *const names[] = {"limit", "cursor", "q",      "archive", "fund",
+                                        "sheet", "source", "format", "url",     "x"};
+    static const char bytes[] = "aZ09%&=+;'\"<>()*~-_./\\ \x01\x7f\xc3\xa9\xff";
+    unsigned long seed = 4242;
+    unsigned statuses[6] = {0}, none = 0;
+
+    for (int i = 0; i < 300; i++) {
+        struct strbuf b = STRBUF_INIT, path = STRBUF_INIT;
+        unsigned n_params;
+        bool closed = false;
+        int st;
+        const char *m = methods[td_rnd(&seed, 6)], *p = paths[td_rnd(&seed, 12)];
+
+        for (const char *s = p; *s; s++) {
+            if (s[0] == '%' && s[1] == 's') {
+                for (unsigned k = td_rnd(&seed, 6); k > 0; k--)
+                    strbuf_addc(&path, bytes[td_rnd(&seed, sizeof(bytes) - 1)]);
+                s++;
+            } else {
+                strbuf_addc(&path, *s);
+            }
+        }
+        strbuf_addf(&b, "%s %s", m, path.s);
+        n_params = td_rnd(&seed, 5);
+        for (unsigned k = 0; k < n_params; k++) {
+            strbuf_addf(&b, "%c%s=", k ? '&' : '?', names[td_rnd(&seed, 10)]);
+            for (unsigned v = td_rnd(&seed, 8); v > 0; v--) {
+                char c = bytes[td_rnd(&seed, sizeof(bytes) - 1)];
+
+                if (c == ' ' || (unsigned char)c < 0x20)
+                    strbuf_addf(&b, "%%%02X", (unsigned char)c);
+                else
+                    strbuf_addc(&b, c);
+            }
+        }
+        strbuf_adds(&b, td_rnd(&seed, 10) ? " HTTP/1.1\r\nHost: provd\r\n" : " HTTP/1.1\r\n");
+        if (td_rnd(&seed, 5) == 0)
+            strbuf_adds(&b, "Content-Type: text/plain\r\nContent-Length: 3\r\n\r\na=b");
+        else
+            strbuf_adds(&b, "\r\n");
+        st = td_raw(b.s, b.len, &closed);
+        if (st == 0) {
+            /* Only a request that is not HTTP may go unanswered. */
+            assert_true(closed);
+            none++;
+        } else {
+            assert_true(st >= 200 && st < 600 && (st < 300 || st >= 400));
+            statuses[st / 100]++;
+        }
+        strbuf_release(&b);
+        strbuf_release(&path);
+        if (i % 30 == 0)
+            td_health(&W.a, 1);
+    }
+    printf("# fuzz: 2xx %u, 4xx %u, 5xx %u, closed without reply %u\n", statuses[2], statuses[4],
+           statuses[5], none);
+    td_health(&W.a, 3);
+    td_health_report("fuzzing");
+}
+
+/* S7 beyond the descriptor limit: accept() failing with EMFILE must not
+ * spin the loop, and service resumes when the flood ends. */
+void test_fd_exhaustion(void **state)
+{
+    enum { N = 150 };
+    struct td d;
+    int fd[N];
+    double cpu0, cpu1;
+
+    td_init(&d, "e");
+    td_config(&d, "api-max-connections = 1000\napi-deadline = 3s\n", NULL);
+    td_start(&d, 64);
+    td_health(&d, 3);
+    for (int i = 0; i < N; i++) {
+        fd[i] = daemon_http_connect(d.sock);
+        /* Past the backlog a connect may be refused: that is fine. */
+    }
+    daemon_proc_sleep_ms(300);
+    cpu0 = daemon_proc_cpu_ms(d.pid);
+    daemon_proc_sleep_ms(2000);
+    cpu1 = daemon_proc_cpu_ms(d.pid);
+    printf("# out of descriptors: provd used %.0f ms of CPU in 2 s\n", cpu1 - cpu0);
+    /* Less than 5 % of a core (one clock tick is 10 ms). */
+    assert_true(cpu1 - cpu0 <= 100.0);
+    for (int i = 0; i < N; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    daemon_proc_sleep_ms(800);
+    td_health(&d, 5);
+    td_health_report("after running out of descriptors");
+    {
+        int st = td_signal_wait(&d, SIGTERM, 5000, NULL);
+
+        assert_true(st >= 0 && WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    td_discard(&d);
+}
