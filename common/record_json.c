@@ -153,13 +153,14 @@ struct record *record_from_json(const json_t *o, const char **err)
     }
     r = record_new();
     for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (json_get_str(o, strs[i].key, (char **)((char *)r + strs[i].off)) < 0) {
+        if (json_get_str(o, strs[i].key, (char **)(void *)((char *)r + strs[i].off)) < 0) {
             *err = strs[i].key;
             goto fail;
         }
     }
     for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-        if (json_get_strlist(o, lists[i].key, (struct strlist *)((char *)r + lists[i].off)) < 0) {
+        if (json_get_strlist(o, lists[i].key,
+                             (struct strlist *)(void *)((char *)r + lists[i].off)) < 0) {
             *err = lists[i].key;
             goto fail;
         }
@@ -179,7 +180,8 @@ struct record *record_from_json(const json_t *o, const char **err)
                 goto fail;
             }
             for (size_t k = 0; k < sizeof(cfields) / sizeof(cfields[0]); k++) {
-                if (json_get_str(e, cfields[k].key, (char **)((char *)&c + cfields[k].off)) < 0) {
+                if (json_get_str(e, cfields[k].key,
+                                 (char **)(void *)((char *)&c + cfields[k].off)) < 0) {
                     citation_clear(&c);
                     *err = "citations";
                     goto fail;

@@ -116,6 +116,7 @@ void test_slowloris(void **state);
 void test_flood(void **state);
 void test_garbage_methods(void **state);
 void test_hostile_params(void **state);
+void test_query_budget(void **state);
 void test_keepalive_deadline(void **state);
 void test_disconnects(void **state);
 void test_fuzz(void **state);
@@ -125,6 +126,7 @@ void test_fd_exhaustion(void **state);
 
 void test_reload_signals_peer(void **state);
 void test_sigterm_under_load(void **state);
+void test_stale_socket(void **state);
 void test_db_corrupt(void **state);
 void test_config_errors(void **state);
 

@@ -2,8 +2,9 @@
  * test_daemon_life: daemons of their own for what changes a daemon's life
  * — SIGHUP with a valid and an invalid file, SIGUSR1, the socket's mode
  * and peers that are not allowed (S1, S2), SIGTERM under load and the
- * restart that resumes the interrupted run (P1), a corrupt catalog at
- * start-up (D7) and configuration errors (C1, C2).
+ * restart that resumes the interrupted run (P1), a second daemon on a
+ * socket in use and a stale socket after a crash (S3), a corrupt catalog
+ * at start-up (D7) and configuration errors (C1, C2).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,62 @@ void test_sigterm_under_load(void **state)
     assert_true(st >= 0 && WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     td_discard(&d);
+}
+
+/* S3: a second provd on a socket in use refuses to start and the first
+ * keeps serving; after a crash (SIGKILL) the stale socket file is
+ * replaced at the next start. */
+void test_stale_socket(void **state)
+{
+    struct td d;
+    struct stat sb;
+    char *log2;
+    const char *argv[4];
+    struct daemon_proc_opts o = {.uid = -1};
+    pid_t pid;
+    int st = 0;
+
+    td_init(&d, "f");
+    td_config(&d, NULL, NULL);
+    td_start(&d, 0);
+    log2 = td_path(d.dir, "second.log");
+    argv[0] = W.provd;
+    argv[1] = "-c";
+    argv[2] = d.conf;
+    argv[3] = NULL;
+    o.log = log2;
+    pid = daemon_proc_spawn(argv, &o);
+    assert_true(pid > 0);
+    if (daemon_proc_wait(pid, 20000, &st) < 0) {
+        daemon_proc_kill(pid);
+        fail_msg("a second provd on the same socket kept running");
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_not_equal(WEXITSTATUS(st), 0);
+    {
+        char *text = daemon_proc_read(log2, NULL);
+
+        assert_non_null(text);
+        if (strstr(text, "another process is listening") == NULL)
+            fail_msg("second provd: %s", text);
+        free(text);
+    }
+    td_health(&d, 3);
+
+    /* A crash leaves the socket file behind. */
+    kill(d.pid, SIGKILL);
+    assert_int_equal(daemon_proc_wait(d.pid, 5000, NULL), 0);
+    d.pid = 0;
+    assert_int_equal(stat(d.sock, &sb), 0);
+    assert_true(S_ISSOCK(sb.st_mode));
+    td_start(&d, 0);
+    td_health(&d, 3);
+    td_health_report("a second provd, a stale socket");
+    st = td_signal_wait(&d, SIGTERM, 5000, NULL);
+    assert_true(st >= 0 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    td_discard(&d);
+    free(log2);
 }
 
 /* D7: a catalog with garbage at offset 0: provd refuses to start (non-zero

@@ -33,8 +33,8 @@ static char fz_sock[128];
 static void fuzz_seed_catalog(void)
 {
     static const char *const sources[] = {
-        "RGASPI, f. 558, op. 11, d. 99, ll. 0011-0012. Contributed by Jamil Hasanli and "
-        "translated by Gary Goldberg.",
+        ("RGASPI, f. 558, op. 11, d. 99, ll. 0011-0012. Contributed by Jamil Hasanli and "
+         "translated by Gary Goldberg."),
         "APRF, Fond 3, Opis 66, Delo 65, Listy 7-8. Translated by Svetlana Savranskaya.",
         "AVPRF, f. 07, op. 23a, 1950, p. 18, d. 235, l. 12ob.",
     };
