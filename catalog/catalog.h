@@ -50,6 +50,8 @@ struct catalog_options {
     int busy_timeout_ms;    /* 0: 5000 for the writer, 200 for readers */
     unsigned long budget;   /* VM steps, in thousands, one call may run; 0:
                                20000 for readers, unlimited for the writer */
+    unsigned budget_ms;     /* wall-clock time one read call may run, with a
+                               budget of steps; 0: steps only */
     catalog_clock_fn clock; /* NULL: time(NULL) */
     void *clock_data;
 };
@@ -200,7 +202,8 @@ struct catalog_fetch_state {
 };
 
 /* The fetch state of url into *st (the caller clears it). -ENOENT when the
- * URL was never fetched. */
+ * catalog knows nothing of the URL; a URL only known as where a fetch was
+ * redirected to has last_attempt 0. */
 int catalog_fetch_get(struct catalog *c, const char *url, struct catalog_fetch_state *st);
 
 /* Free what st owns; st may be reused. */

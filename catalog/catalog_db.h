@@ -32,6 +32,8 @@ struct catalog {
     void *clock_data;
     unsigned long budget; /* progress ticks (1000 VM steps each); 0: none */
     unsigned long ticks;
+    unsigned budget_ms;  /* wall-clock time one read call may run; 0: none */
+    int64_t deadline_ns; /* CLOCK_MONOTONIC end of the current call */
     enum prov_category category;
     int err; /* negative errno of the last failure, 0 when none */
     char errmsg[512];

@@ -24,7 +24,7 @@
 /* Longest JSON line an import reads. */
 #define CATALOG_IMPORT_LINE_MAX (64 * 1024 * 1024)
 
-static const char catalog_sql_urls[] = "SELECT url FROM url_aliases WHERE record = ?1 ORDER BY url";
+static const char catalog_sql_urls[] = "SELECT url FROM urls WHERE record = ?1 ORDER BY url";
 
 static const char *const catalog_csv_header[] = {
     "source_name", "key",    "record_id",  "url",       "title",    "date",         "date_iso",
@@ -229,7 +229,7 @@ static const char catalog_sql_import[] =
     " :translators, :doc_text, :partial, :hash, :status, 0, :gone_since, :first_seen,"
     " :last_seen, :last_seen, :version)";
 static const char catalog_sql_import_alias[] =
-    "INSERT INTO url_aliases(url, record, first_seen, last_seen) VALUES(?1, ?2, ?3, ?3)"
+    "INSERT INTO urls(url, record, first_seen) VALUES(?1, ?2, ?3)"
     " ON CONFLICT(url) DO UPDATE SET record = excluded.record";
 static const char catalog_sql_import_version[] =
     "INSERT INTO versions(record, version, at, run, event, changes)"

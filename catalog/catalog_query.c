@@ -227,9 +227,10 @@ static int catalog_q_choose(struct catalog *c, const struct catalog_q *q, int64_
     struct strbuf b = STRBUF_INIT;
     int err = 0;
 
-    /* A whole inventory reads in id order from its own index, however
-     * large it is; a file is small and read whole. */
-    if (q->archive && q->fund && q->inventory && !q->file) {
+    /* An inventory reads in id order from the citation index, however
+     * large it is, and a file, folder or sheet inside it is checked on
+     * the index entries as they pass. */
+    if (q->archive && q->fund && q->inventory) {
         *d = CATALOG_DRIVE_INVENTORY;
         return 0;
     }
@@ -271,7 +272,7 @@ static char *catalog_q_sql(const struct catalog_q *q, enum catalog_driver d)
     switch (d) {
     case CATALOG_DRIVE_INVENTORY:
         /* GROUP BY: a record citing the inventory twice comes once. */
-        strbuf_adds(&b, "SELECT r.id FROM citations c INDEXED BY citations_order"
+        strbuf_adds(&b, "SELECT r.id FROM citations c INDEXED BY citations_unit"
                         " CROSS JOIN records r WHERE c.record > :after");
         catalog_q_cit(&b, q, "c");
         strbuf_adds(&b, " AND r.id = c.record");
@@ -452,10 +453,9 @@ static const char catalog_sql_by_key_source[] =
     "SELECT id FROM records WHERE key = ?1 AND source = ?2";
 static const char catalog_sql_by_key[] = "SELECT id FROM records WHERE key = ?1 LIMIT 2";
 static const char catalog_sql_by_alias[] =
-    "SELECT a.record FROM url_aliases a JOIN records r ON r.id = a.record"
-    " WHERE a.url = ?1 AND (?2 IS NULL OR r.source = ?2)";
-static const char catalog_sql_urls[] =
-    "SELECT url FROM url_aliases WHERE record = ?1 ORDER BY first_seen, url";
+    "SELECT u.record FROM urls u JOIN records r ON r.id = u.record"
+    " WHERE u.url = ?1 AND (?2 IS NULL OR r.source = ?2)";
+static const char catalog_sql_urls[] = "SELECT url FROM urls WHERE record = ?1 ORDER BY url";
 static const char catalog_sql_same[] =
     "SELECT DISTINCT o.record, r.source, r.key, r.title FROM citations m"
     " JOIN citations o ON o.archive_norm = m.archive_norm AND o.fund = m.fund"
@@ -702,9 +702,10 @@ int catalog_counts(struct catalog *c, const char *source, struct catalog_counts 
     static const char versions_sql[] =
         "SELECT count(*) FROM versions v WHERE ?1 IS NULL OR v.record IN"
         " (SELECT id FROM records WHERE source = ?1)";
-    static const char urls_sql[] = "SELECT count(*) FROM url_aliases a WHERE ?1 IS NULL OR"
-                                   " a.record IN (SELECT id FROM records WHERE source = ?1)";
-    static const char failing_sql[] = "SELECT count(*) FROM fetch_state WHERE failures > 0"
+    static const char urls_sql[] =
+        "SELECT count(*) FROM urls u WHERE u.record IS NOT NULL AND (?1 IS NULL OR"
+        " u.record IN (SELECT id FROM records WHERE source = ?1))";
+    static const char failing_sql[] = "SELECT count(*) FROM urls WHERE failures > 0"
                                       " AND (?1 IS NULL OR source = ?1)";
     static const char runs_sql[] = "SELECT count(*) FROM runs WHERE ?1 IS NULL OR source = ?1";
     unsigned long budget = c->budget;

@@ -56,12 +56,10 @@ static const char catalog_sql_frontier_set[] =
 static const char catalog_sql_frontier_pending[] =
     "SELECT url FROM frontier WHERE run = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2";
 static const char catalog_sql_fetch_get[] =
-    "SELECT f.url, f.source, f.etag, f.last_modified, f.last_status, f.failures, f.next_due,"
-    " f.last_attempt, f.last_success, f.error_category, f.error_message,"
-    " (SELECT record FROM url_aliases a WHERE a.url = f.url)"
-    " FROM fetch_state f WHERE f.url = ?1";
+    "SELECT url, source, etag, last_modified, last_status, failures, next_due, last_attempt,"
+    " last_success, error_category, error_message, record FROM urls WHERE url = ?1";
 static const char catalog_sql_fetch_due[] =
-    "SELECT url FROM fetch_state WHERE source = ?1 AND next_due <= ?2"
+    "SELECT url FROM urls WHERE source = ?1 AND next_due <= ?2 AND last_attempt IS NOT NULL"
     " ORDER BY next_due LIMIT ?3";
 
 const char *catalog_trigger_name(enum catalog_trigger t)

@@ -14,10 +14,16 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Step 1: the stored data — records, their citations, the URLs that led
- * to them, and their versions. Citations have two indexes: by unit down to
- * the file (file-level queries, same-document links) and by inventory in
- * catalog order (an inventory's records page by page without sorting). */
+/* Step 1: the stored data — records, their citations, their versions, and
+ * what is known of each URL: the record it leads to (every URL that led to
+ * a record is an alias of it) and its fetch state (validators, last
+ * status, failures, next due time, last error). One table keyed by URL
+ * rather than two keeps each fetch to one place in one index. Citations
+ * have one index, by inventory and then catalog order, that also carries
+ * file, folder and sheet range: an inventory pages in id order without
+ * sorting, a file or sheet is found by scanning its inventory inside the
+ * index (tens of thousands of entries at most), and every citation costs
+ * one index entry written at a random place rather than two. */
 static const char catalog_step1[] =
     "CREATE TABLE records ("
     " id INTEGER PRIMARY KEY,"
@@ -60,14 +66,24 @@ static const char catalog_step1[] =
     " sheet_last INTEGER,"
     " text TEXT,"
     " PRIMARY KEY (record, pos)) WITHOUT ROWID;"
-    "CREATE INDEX citations_unit ON citations(archive_norm, fund, inventory, file);"
-    "CREATE INDEX citations_order ON citations(archive_norm, fund, inventory, record);"
-    "CREATE TABLE url_aliases ("
+    "CREATE INDEX citations_unit ON citations(archive_norm, fund, inventory, record, file,"
+    " folder, sheet_first, sheet_last);"
+    "CREATE TABLE urls ("
     " url TEXT PRIMARY KEY,"
-    " record INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,"
+    " record INTEGER REFERENCES records(id) ON DELETE SET NULL,"
     " first_seen INTEGER NOT NULL,"
-    " last_seen INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX url_aliases_record ON url_aliases(record);"
+    " source TEXT,"
+    " etag TEXT,"
+    " last_modified TEXT,"
+    " last_status INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0,"
+    " next_due INTEGER NOT NULL DEFAULT 0,"
+    " last_attempt INTEGER,"
+    " last_success INTEGER,"
+    " error_category TEXT,"
+    " error_message TEXT) WITHOUT ROWID;"
+    "CREATE INDEX urls_record ON urls(record) WHERE record IS NOT NULL;"
+    "CREATE INDEX urls_due ON urls(source, next_due) WHERE last_attempt IS NOT NULL;"
     "CREATE TABLE versions ("
     " record INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,"
     " version INTEGER NOT NULL,"
@@ -79,7 +95,7 @@ static const char catalog_step1[] =
     " PRIMARY KEY (record, version)) WITHOUT ROWID;";
 
 /* Step 2: people by role for name queries (filled from the records), and
- * the harvest's bookkeeping: fetch state per URL, runs, their frontier.
+ * the harvest's runs and their frontier.
  * Frontier rows are kept in the order they were added, so marking them
  * done as the harvest moves along rewrites few pages. */
 static const char catalog_step2[] =
@@ -101,19 +117,6 @@ static const char catalog_step2[] =
     " FROM records r, json_each(r.translators) j"
     " WHERE json_valid(r.translators) AND j.type = 'text' AND provd_fold(j.value) <> ''"
     " GROUP BY r.id, provd_fold(j.value);"
-    "CREATE TABLE fetch_state ("
-    " url TEXT PRIMARY KEY,"
-    " source TEXT NOT NULL,"
-    " etag TEXT,"
-    " last_modified TEXT,"
-    " last_status INTEGER NOT NULL DEFAULT 0,"
-    " failures INTEGER NOT NULL DEFAULT 0,"
-    " next_due INTEGER NOT NULL DEFAULT 0,"
-    " last_attempt INTEGER,"
-    " last_success INTEGER,"
-    " error_category TEXT,"
-    " error_message TEXT) WITHOUT ROWID;"
-    "CREATE INDEX fetch_state_due ON fetch_state(source, next_due);"
     "CREATE TABLE runs ("
     " id INTEGER PRIMARY KEY,"
     " source TEXT NOT NULL,"

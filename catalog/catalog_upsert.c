@@ -48,12 +48,12 @@ static const char catalog_sql_version[] =
     "INSERT INTO versions(record, version, at, run, event, changes)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 static const char catalog_sql_alias[] =
-    "INSERT INTO url_aliases(url, record, first_seen, last_seen) VALUES(?1, ?2, ?3, ?3)"
-    " ON CONFLICT(url) DO UPDATE SET record = excluded.record, last_seen = excluded.last_seen"
-    " WHERE record <> excluded.record";
+    "INSERT INTO urls(url, record, first_seen) VALUES(?1, ?2, ?3)"
+    " ON CONFLICT(url) DO UPDATE SET record = excluded.record"
+    " WHERE record IS NOT excluded.record";
 static const char catalog_sql_by_url[] =
-    "SELECT a.record, r.status, r.misses FROM url_aliases a JOIN records r ON r.id = a.record"
-    " WHERE a.url = ?1";
+    "SELECT u.record, r.status, r.misses FROM urls u JOIN records r ON r.id = u.record"
+    " WHERE u.url = ?1";
 static const char catalog_sql_seen[] =
     "UPDATE records SET last_seen = ?2, misses = 0, status = 'active', gone_since = NULL"
     " WHERE id = ?1";
@@ -61,24 +61,27 @@ static const char catalog_sql_miss[] =
     "UPDATE records SET misses = ?2, status = ?3,"
     " gone_since = CASE WHEN ?3 = 'gone' THEN coalesce(gone_since, ?4) END WHERE id = ?1";
 static const char catalog_sql_fetch_ok[] =
-    "INSERT INTO fetch_state(url, source, etag, last_modified, last_status, failures, next_due,"
-    " last_attempt, last_success) VALUES(:url, :source, :etag, :lm, :status, 0, :due, :now, :now)"
+    "INSERT INTO urls(url, first_seen, source, etag, last_modified, last_status, failures,"
+    " next_due, last_attempt, last_success)"
+    " VALUES(:url, :now, :source, :etag, :lm, :status, 0, :due, :now, :now)"
     " ON CONFLICT(url) DO UPDATE SET source = excluded.source, etag = excluded.etag,"
     " last_modified = excluded.last_modified, last_status = excluded.last_status, failures = 0,"
     " next_due = excluded.next_due, last_attempt = excluded.last_attempt,"
     " last_success = excluded.last_success, error_category = NULL, error_message = NULL";
 /* A 304 may leave the validators out: the stored ones stay valid then. */
 static const char catalog_sql_fetch_304[] =
-    "INSERT INTO fetch_state(url, source, etag, last_modified, last_status, failures, next_due,"
-    " last_attempt, last_success) VALUES(:url, :source, :etag, :lm, 304, 0, :due, :now, :now)"
+    "INSERT INTO urls(url, first_seen, source, etag, last_modified, last_status, failures,"
+    " next_due, last_attempt, last_success)"
+    " VALUES(:url, :now, :source, :etag, :lm, 304, 0, :due, :now, :now)"
     " ON CONFLICT(url) DO UPDATE SET source = excluded.source,"
     " etag = coalesce(excluded.etag, etag),"
     " last_modified = coalesce(excluded.last_modified, last_modified), last_status = 304,"
     " failures = 0, next_due = excluded.next_due, last_attempt = excluded.last_attempt,"
     " last_success = excluded.last_success, error_category = NULL, error_message = NULL";
 static const char catalog_sql_fetch_fail[] =
-    "INSERT INTO fetch_state(url, source, last_status, failures, next_due, last_attempt,"
-    " error_category, error_message) VALUES(:url, :source, :status, 1, :due, :now, :cat, :msg)"
+    "INSERT INTO urls(url, first_seen, source, last_status, failures, next_due, last_attempt,"
+    " error_category, error_message)"
+    " VALUES(:url, :now, :source, :status, 1, :due, :now, :cat, :msg)"
     " ON CONFLICT(url) DO UPDATE SET source = excluded.source,"
     " last_status = excluded.last_status, failures = failures + 1,"
     " next_due = excluded.next_due, last_attempt = excluded.last_attempt,"

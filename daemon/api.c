@@ -57,7 +57,8 @@ static struct catalog *api_reader(struct provd *p, struct control_req *req)
     if (p->reader == NULL) {
         struct catalog_options o = {.readonly = true,
                                     .busy_timeout_ms = 200,
-                                    .budget = (unsigned long)p->conf->api_query_budget_ms * 40};
+                                    .budget = (unsigned long)p->conf->api_query_budget_ms * 40,
+                                    .budget_ms = (unsigned)p->conf->api_query_budget_ms};
         struct catalog *c = NULL;
         int rc = catalog_open(p->conf->database, &o, &c);
 
@@ -205,12 +206,23 @@ static void api_harvest(struct control_req *req, void *data)
 
     if (control_req_check_params(req, allowed) < 0)
         return;
+    long retry = 0;
+
     status = provd_trigger(p, control_req_param(req, "source"), control_req_param(req, "url"), &o,
-                           &word, detail, sizeof(detail));
-    if (o)
+                           &word, detail, sizeof(detail), &retry);
+    if (o) {
         control_reply_json(req, status, o);
-    else
-        control_reply_error(req, status, word ? word : "internal", "%s", detail);
+        return;
+    }
+    if (retry > 0) {
+        /* The cool-down: say when, in the header and in the body. */
+        control_req_retry_after(req, retry);
+        control_reply_json(req, status,
+                           json_pack("{s:s, s:s, s:I}", "error", word, "detail", detail,
+                                     "retry_after_ms", (json_int_t)retry * 1000));
+        return;
+    }
+    control_reply_error(req, status, word ? word : "internal", "%s", detail);
 }
 
 static void api_run(struct control_req *req, void *data)

@@ -99,8 +99,6 @@ static const struct config_directive provd_table[] = {
      "DB_BUSY and queued again."},
     {"api-max-connections", CONFIG_UINT, P(api_max_connections), 1, 4096, 0, "64", NULL,
      "Open API connections; more are answered 503 and closed."},
-    {"api-queue-depth", CONFIG_UINT, P(api_queue_depth), 1, 1024, 0, "16", NULL,
-     "API requests waiting for the catalog; more are answered 503 at once."},
     {"api-deadline", CONFIG_DURATION, P(api_deadline_ms), MS_S, 10 * MS_M, 0, "10s", NULL,
      "Longest life of an API connection that is not streaming a reply."},
     {"api-query-budget", CONFIG_DURATION, P(api_query_budget_ms), 10, MS_M, 0, "250ms", NULL,

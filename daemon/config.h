@@ -159,7 +159,6 @@ struct config {
     struct config_addrs allow_addresses;
     uint64_t db_busy_timeout_ms;
     unsigned api_max_connections;
-    unsigned api_queue_depth;
     uint64_t api_deadline_ms;
     uint64_t api_query_budget_ms;
     uint64_t manual_cooldown_ms;

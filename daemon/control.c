@@ -264,7 +264,7 @@ static void control_send(struct control_req *creq, int status, const char *reaso
 
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
-    if (status == 503 || status == 429)
+    if ((status == 503 || status == 429) && evhttp_find_header(h, "Retry-After") == NULL)
         evhttp_add_header(h, "Retry-After", "1");
     if (creq->conn && (creq->conn->over_cap || creq->conn->denied || creq->conn->expired))
         evhttp_add_header(h, "Connection", "close");
@@ -588,6 +588,14 @@ static int control_parse_params(struct control_req *creq, const struct evhttp_ur
             return -1;
     }
     return 0;
+}
+
+void control_req_retry_after(struct control_req *creq, long seconds)
+{
+    char v[32];
+
+    snprintf(v, sizeof(v), "%ld", seconds > 0 ? seconds : 1);
+    evhttp_add_header(evhttp_request_get_output_headers(creq->req), "Retry-After", v);
 }
 
 const char *control_req_arg(struct control_req *creq, unsigned i)

@@ -80,8 +80,11 @@ int control_req_check_params(struct control_req *req, const char *const *allowed
 /* Answer with status and the JSON value o (stolen). */
 void control_reply_json(struct control_req *req, int status, json_t *o);
 
-/* Answer {"error": error, "detail": ...} with status; for 503 a
- * Retry-After of one second is added. */
+/* Set the Retry-After of the answer to come (seconds, at least 1). */
+void control_req_retry_after(struct control_req *req, long seconds);
+
+/* Answer {"error": error, "detail": ...} with status; for 503 and 429 a
+ * Retry-After of one second is added unless one was set. */
 void control_reply_error(struct control_req *req, int status, const char *error,
                          const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -526,7 +526,7 @@ static struct provd_source *core_source_of_url(struct provd *p, const char *url,
 }
 
 static json_t *core_trigger_source(struct provd *p, struct provd_source *s, int *status,
-                                   const char **word, char *detail, size_t len)
+                                   const char **word, char *detail, size_t len, long *retry)
 {
     int64_t now = core_now(), running = 0, cooldown = (int64_t)(p->conf->manual_cooldown_ms / 1000);
     const char *err = NULL;
@@ -543,6 +543,7 @@ static json_t *core_trigger_source(struct provd *p, struct provd_source *s, int 
         snprintf(detail, len, "source %s was harvested on request %llds ago; wait %llds more",
                  s->conf->name, (long long)(now - s->last_manual),
                  (long long)(cooldown - (now - s->last_manual)));
+        *retry = (long)(cooldown - (now - s->last_manual));
         return NULL;
     }
     r = core_start_run(p, s, HARVEST_MANUAL, &err);
@@ -559,12 +560,13 @@ static json_t *core_trigger_source(struct provd *p, struct provd_source *s, int 
 }
 
 int provd_trigger(struct provd *p, const char *source, const char *url, json_t **o,
-                  const char **err_word, char *detail, size_t detail_len)
+                  const char **err_word, char *detail, size_t detail_len, long *retry_after_s)
 {
     struct provd_source *s = NULL;
     int status = 500;
 
     *o = NULL;
+    *retry_after_s = 0;
     if (p->stopping) {
         *err_word = "busy";
         snprintf(detail, detail_len, "provd is stopping");
@@ -605,19 +607,20 @@ int provd_trigger(struct provd *p, const char *source, const char *url, json_t *
         return 202;
     }
     if (s) {
-        *o = core_trigger_source(p, s, &status, err_word, detail, detail_len);
+        *o = core_trigger_source(p, s, &status, err_word, detail, detail_len, retry_after_s);
         return status;
     }
     *o = json_pack("{s:[]}", "runs");
     for (size_t i = 0; i < p->n_sources; i++) {
         const char *w = NULL;
         char d[256];
+        long retry = 0;
         int st;
         json_t *one;
 
         if (!p->sources[i].conf->enabled)
             continue;
-        one = core_trigger_source(p, &p->sources[i], &st, &w, d, sizeof(d));
+        one = core_trigger_source(p, &p->sources[i], &st, &w, d, sizeof(d), &retry);
         if (one == NULL)
             one = json_pack("{s:s, s:s, s:s}", "source", p->sources[i].conf->name, "error", w,
                             "detail", d);
@@ -857,9 +860,10 @@ static void core_on_usr1(evutil_socket_t sig, short what, void *arg)
     const char *word = NULL;
     char detail[256];
     json_t *o = NULL;
+    long retry;
 
     log_info("SIGUSR1: harvesting every source");
-    provd_trigger(p, NULL, NULL, &o, &word, detail, sizeof(detail));
+    provd_trigger(p, NULL, NULL, &o, &word, detail, sizeof(detail), &retry);
     json_decref(o);
 }
 

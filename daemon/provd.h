@@ -111,9 +111,10 @@ void provd_stop(struct provd *p);
 /* Manual trigger from the API or SIGUSR1. source NULL: every enabled
  * source; url: one page. On success fills *o with a new JSON reply object
  * and returns the HTTP status; on refusal returns 4xx and sets *err_word
- * and *detail (static or in detail_buf). */
+ * and *detail (static or in detail_buf), and for a cool-down 429
+ * *retry_after_s with the seconds left (0 otherwise). */
 int provd_trigger(struct provd *p, const char *source, const char *url, json_t **o,
-                  const char **err_word, char *detail, size_t detail_len);
+                  const char **err_word, char *detail, size_t detail_len, long *retry_after_s);
 
 /* JSON of a run known to the daemon or the catalog; NULL when unknown. */
 json_t *provd_run_json(struct provd *p, int64_t id);

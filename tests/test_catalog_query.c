@@ -419,6 +419,26 @@ static void test_budget(void **state)
     assert_int_equal(catalog_search(e->c, &slow, 0, NULL, &res), 0);
     assert_int_equal(res.n, 0);
     catalog_results_clear(&res);
+    /* A budget of time as well: steps enough for the query, 1 ms not (it
+     * takes several; a slow disk or a cold cache makes the same steps take
+     * longer, and the time is what the event loop feels). */
+    o.budget = 1000000;
+    o.budget_ms = 1;
+    assert_int_equal(catalog_open(e->db, &o, &rd), 0);
+    for (int i = 0; i < 4; i++) {
+        /* A prefix matching every record, 500 of them loaded: several ms. */
+        struct catalog_filter slower = {.text = "b*"};
+        int rc = catalog_search(rd, &slower, 500, NULL, &res);
+
+        if (rc == 0)
+            catalog_results_clear(&res);
+        if (rc == -ETIMEDOUT) {
+            assert_non_null(strstr(catalog_errmsg(rd), "1 ms"));
+            break;
+        }
+        assert_int_not_equal(i, 3); /* stopped by its time at least once */
+    }
+    catalog_close(rd);
 }
 
 static void test_show_history_counts(void **state)

@@ -97,8 +97,8 @@ static const char v1_rows[] =
     "INSERT INTO citations(record, pos, archive, archive_norm, fund, inventory, file, sheets,"
     " sheet_first, sheet_last, text) VALUES(1, 0, 'RGASPI', 'rgaspi', '17', '162', '34',"
     " '20-25', 20, 25, 'RGASPI, f. 17, op. 162, d. 34, ll. 20-25.');"
-    "INSERT INTO url_aliases(url, record, first_seen, last_seen)"
-    " VALUES('https://archive.test/document/77', 1, 1600000000, 1600000000);"
+    "INSERT INTO urls(url, record, first_seen)"
+    " VALUES('https://archive.test/document/77', 1, 1600000000);"
     "INSERT INTO versions(record, version, at, event) VALUES(1, 1, 1600000000, 'created');";
 /* What version 2 added for the same record. */
 static const char v2_rows[] = "INSERT INTO people(record, role, pos, name, name_fold)"

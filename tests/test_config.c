@@ -498,7 +498,6 @@ static void test_defaults(void **state)
     assert_int_equal(c->allow_addresses.n, 0);
     assert_int_equal(c->db_busy_timeout_ms, 5000);
     assert_int_equal(c->api_max_connections, 64);
-    assert_int_equal(c->api_queue_depth, 16);
     assert_int_equal(c->api_deadline_ms, 10000);
     assert_int_equal(c->api_query_budget_ms, 250);
     assert_int_equal(c->manual_cooldown_ms, 60000);
@@ -605,7 +604,6 @@ static void test_good_full(void **state)
         "allow-addresses = 127.0.0.1:8000-8099 10.0.0.0/8 [::1]:8080 fd00::/8",
         "db-busy-timeout = 2s",
         "api-max-connections = 128",
-        "api-queue-depth = 32",
         "api-deadline = 30s",
         "api-query-budget = 1s",
         "manual-cooldown = 0",
@@ -646,7 +644,7 @@ static void test_good_full(void **state)
 
     s = config_source_find(c, "wilson");
     assert_non_null(s);
-    assert_int_equal(s->line, 33);
+    assert_int_equal(s->line, 32);
     assert_ptr_equal(s->profile, profile_builtin("wilson"));
     assert_int_equal(s->interval_ms, 5400000);
     assert_int_equal(s->delay_ms, 0);
