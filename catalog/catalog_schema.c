@@ -20,10 +20,12 @@
  * status, failures, next due time, last error). One table keyed by URL
  * rather than two keeps each fetch to one place in one index. Citations
  * have one index, by inventory and then catalog order, that also carries
- * file, folder and sheet range: an inventory pages in id order without
+ * file, folder and sheets: an inventory pages in id order without
  * sorting, a file or sheet is found by scanning its inventory inside the
- * index (tens of thousands of entries at most), and every citation costs
- * one index entry written at a random place rather than two. */
+ * index (tens of thousands of entries at most; the index must cover every
+ * column those queries read, as SQLite seeks a WITHOUT ROWID row before
+ * testing anything else), and every citation costs one index entry
+ * written at a random place rather than two. */
 static const char catalog_step1[] =
     "CREATE TABLE records ("
     " id INTEGER PRIMARY KEY,"
@@ -67,7 +69,7 @@ static const char catalog_step1[] =
     " text TEXT,"
     " PRIMARY KEY (record, pos)) WITHOUT ROWID;"
     "CREATE INDEX citations_unit ON citations(archive_norm, fund, inventory, record, file,"
-    " folder, sheet_first, sheet_last);"
+    " folder, sheet_first, sheet_last, sheets);"
     "CREATE TABLE urls ("
     " url TEXT PRIMARY KEY,"
     " record INTEGER REFERENCES records(id) ON DELETE SET NULL,"
