@@ -12,6 +12,8 @@
  * (b) catalog_upsert() stores the same records in batches of the same
  *     size, as a harvest run does (run counters, frontier, fetch state,
  *     URL alias, dedup lookup, content hash, citations, people, FTS5).
+ * Each of them reports records/s, its CPU time and the bytes it handed to
+ * write calls per record (WAL and checkpoints: the I/O it costs).
  * Then the catalog grows to the large size and the latencies of lookups
  * (median, p99) are measured on a reader handle, as the control socket
  * would see them, plus the database bytes per record.
@@ -253,6 +255,33 @@ static double cpu_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Bytes this process has handed to write calls so far (/proc/self/io,
+ * "wchar": the WAL, the database at checkpoints), -1 when unknown. What a
+ * loop writes per record is its I/O cost, which the wall-clock time shows
+ * on a busy disk and the CPU time does not. */
+static long long io_written(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    long long v = -1;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "wchar: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+/* Kilobytes written per record since w0 (io_written()), or -1. */
+static double io_kb_per_record(long long w0, size_t n)
+{
+    long long w = io_written();
+
+    return w < 0 || w0 < 0 ? -1.0 : (double)(w - w0) / 1e3 / (double)n;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -332,8 +361,9 @@ static void bare_fts(sqlite3 *db, sqlite3_stmt *fs, struct record **recs, size_t
 /* (a): with fts, the same full-text index is kept too, its rows written
  * together at the end of each batch (the cheapest order for FTS5). */
 static double bench_bare(const char *path, struct record **recs, size_t n, size_t batch, bool fts,
-                         double *cpu)
+                         double *cpu, double *kb)
 {
+    long long w0;
     sqlite3_stmt *fs = NULL;
     sqlite3 *db;
     sqlite3_stmt *rs, *cs, *ps;
@@ -371,6 +401,7 @@ static double bench_bare(const char *path, struct record **recs, size_t n, size_
         die("prepare", sqlite3_errmsg(db));
     t0 = now_s();
     c0 = cpu_s();
+    w0 = io_written();
     for (size_t i = 0; i < n; i++) {
         const struct record *r = recs[i];
         const struct strlist *lists[] = {
@@ -441,6 +472,7 @@ static double bench_bare(const char *path, struct record **recs, size_t n, size_
     }
     t0 = now_s() - t0;
     *cpu = cpu_s() - c0;
+    *kb = io_kb_per_record(w0, n);
     sqlite3_finalize(rs);
     sqlite3_finalize(cs);
     sqlite3_finalize(ps);
@@ -644,7 +676,8 @@ int main(int argc, char **argv)
     char *bare_db, *cat_db, *tmp = NULL;
     struct catalog_options o = {.skip_check = true};
     struct catalog *c;
-    double ta, ta2, tb, t0, ca, ca2, cb;
+    double ta, ta2, tb, t0, ca, ca2, cb, ka, ka2, kb;
+    long long w0;
     int64_t run;
     int opt;
 
@@ -721,13 +754,15 @@ int main(int argc, char **argv)
         recs[i] = gen_record(&g, ids[i]);
     printf("bench_catalog: %zu records, batches of %zu, SQLite %s, in %s\n", n, batch,
            sqlite3_libversion(), dir);
-    ta = bench_bare(bare_db, recs, n, batch, false, &ca);
-    printf("(a1) bare INSERT loop, rows only:       %7.0f records/s (%.2f s; CPU %.2f s)\n",
-           (double)n / ta, ta, ca);
+    ta = bench_bare(bare_db, recs, n, batch, false, &ca, &ka);
+    printf("(a1) bare INSERT loop, rows only:       %7.0f records/s (%.2f s; CPU %.2f s;"
+           " %.1f kB written per record)\n",
+           (double)n / ta, ta, ca, ka);
     remove_db(bare_db);
-    ta2 = bench_bare(bare_db, recs, n, batch, true, &ca2);
-    printf("(a2) bare INSERT loop, rows + FTS5:     %7.0f records/s (%.2f s; CPU %.2f s)\n",
-           (double)n / ta2, ta2, ca2);
+    ta2 = bench_bare(bare_db, recs, n, batch, true, &ca2, &ka2);
+    printf("(a2) bare INSERT loop, rows + FTS5:     %7.0f records/s (%.2f s; CPU %.2f s;"
+           " %.1f kB written per record)\n",
+           (double)n / ta2, ta2, ca2, ka2);
     remove_db(bare_db);
     fflush(stdout);
     if (catalog_open(cat_db, &o, &c) != 0)
@@ -737,11 +772,14 @@ int main(int argc, char **argv)
     printf("    (frontier of %zu URLs stored in %.2f s, not counted)\n", n, now_s() - t0);
     t0 = now_s();
     cb = cpu_s();
+    w0 = io_written();
     upsert_range(c, run, recs, &g, ids, 0, n, batch);
     tb = now_s() - t0;
     cb = cpu_s() - cb;
-    printf("(b)  catalog upserts:                   %7.0f records/s (%.2f s; CPU %.2f s)\n",
-           (double)n / tb, tb, cb);
+    kb = io_kb_per_record(w0, n);
+    printf("(b)  catalog upserts:                   %7.0f records/s (%.2f s; CPU %.2f s;"
+           " %.1f kB written per record)\n",
+           (double)n / tb, tb, cb, kb);
     printf("     b/a1 = %.2f wall, %.2f CPU;  b/a2 = %.2f wall, %.2f CPU\n", ta / tb, ca / cb,
            ta2 / tb, ca2 / cb);
     fflush(stdout);

@@ -1,7 +1,7 @@
 /*
  * catalog: the public interface of the catalog folder — a deduplicated
  * SQLite catalog of records with their history, the harvest's bookkeeping
- * (fetch state per URL, runs and their frontier), provenance queries, full
+ * (fetch state per source and URL, runs and their frontier), provenance queries, full
  * text and export. daemon/ and tests include this header only; everything
  * else in catalog/ is internal, and no SQLite type appears here.
  *
@@ -33,7 +33,7 @@
 #include <stdio.h>
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 5
 
 /* Page sizes of catalog_search(): the default and the hard cap. */
 #define CATALOG_PAGE_DEFAULT 50
@@ -52,6 +52,7 @@ struct catalog_options {
                                20000 for readers, unlimited for the writer */
     unsigned budget_ms;     /* wall-clock time one read call may run, with a
                                budget of steps; 0: steps only */
+    unsigned cache_kib;     /* SQLite page cache of the handle; 0: 8192 */
     catalog_clock_fn clock; /* NULL: time(NULL) */
     void *clock_data;
 };
@@ -89,6 +90,25 @@ int catalog_check(struct catalog *c, bool full);
  * reader's snapshot keeps the WAL from being folded completely; harmless,
  * try again later. */
 int catalog_idle(struct catalog *c);
+
+/* The writer's PRAGMA journal_size_limit: once a checkpoint has folded the
+ * whole WAL into the database, the WAL file is cut back to this size. A
+ * WAL far above it means checkpoints are being starved (a long reader). */
+#define CATALOG_JOURNAL_SIZE_LIMIT (64 * 1024 * 1024)
+
+/* The size in bytes of c's write-ahead log file into *bytes (0 when there
+ * is none), for an alarm when checkpoints cannot keep up: compare it with
+ * CATALOG_JOURNAL_SIZE_LIMIT. Works on writers and readers; reads the file
+ * system only. -EIO (PROV_STORAGE_IO) when the file cannot be examined. */
+int catalog_wal_bytes(struct catalog *c, int64_t *bytes);
+
+/* Copy the catalog, as one consistent snapshot, into a new database file
+ * dest_path (which must not exist: -EEXIST), with SQLite's online backup
+ * API; c may be a reader, and the writer (of this or another process)
+ * goes on writing meanwhile. The copy is synced to disk before 0 is
+ * returned and opens with catalog_open(). Not inside a batch (-EINVAL).
+ * On failure nothing is left at dest_path. */
+int catalog_backup(struct catalog *c, const char *dest_path);
 
 /* Create a new, empty database at path with the schema of an earlier
  * version (1 .. CATALOG_SCHEMA_VERSION), as that version's code made it:
@@ -201,9 +221,20 @@ struct catalog_fetch_state {
     int64_t record;           /* the record the URL leads to, 0 when none */
 };
 
-/* The fetch state of url into *st (the caller clears it). -ENOENT when the
- * catalog knows nothing of the URL; a URL only known as where a fetch was
- * redirected to has last_attempt 0. */
+/* The fetch state of url as source fetches it into *st (the caller clears
+ * it): validators, status, failures, next due time, last error, and the
+ * record of source the URL leads to. Each source keeps its own: a URL
+ * listed by two sources is fetched, validated and stored by each. -ENOENT
+ * when the catalog knows nothing of the URL for source; a URL only known
+ * as an alias of a record of source (where a fetch was redirected to) has
+ * last_attempt 0. */
+int catalog_fetch_get_source(struct catalog *c, const char *source, const char *url,
+                             struct catalog_fetch_state *st);
+
+/* The fetch state of url for whichever source attempted it last (for
+ * display and tools; the harvest uses catalog_fetch_get_source()), or,
+ * when no source fetched it, the URL as an alias (last_attempt 0). -ENOENT
+ * when the catalog knows nothing of the URL. */
 int catalog_fetch_get(struct catalog *c, const char *url, struct catalog_fetch_state *st);
 
 /* Free what st owns; st may be reused. */
@@ -216,7 +247,14 @@ int catalog_fetch_due(struct catalog *c, const char *source, int64_t now, size_t
 
 /* ---- Runs and their frontier ------------------------------------------- */
 
-enum catalog_trigger { CATALOG_TRIGGER_SCHEDULE, CATALOG_TRIGGER_MANUAL, CATALOG_TRIGGER_ONCE };
+/* CATALOG_TRIGGER_PAGE is a manual request for one URL (a run whose scope
+ * is that URL, not the source); its trigger word is "manual". */
+enum catalog_trigger {
+    CATALOG_TRIGGER_SCHEDULE,
+    CATALOG_TRIGGER_MANUAL,
+    CATALOG_TRIGGER_ONCE,
+    CATALOG_TRIGGER_PAGE
+};
 enum catalog_run_state { CATALOG_RUN_RUNNING, CATALOG_RUN_FINISHED, CATALOG_RUN_ABORTED };
 enum catalog_frontier_state {
     CATALOG_FRONTIER_PENDING,
@@ -232,14 +270,26 @@ struct catalog_run {
     int64_t started, finished; /* finished: 0 while running */
     struct catalog_tally counts;
     unsigned long pending, done, failed; /* frontier entries by state */
+    bool single;                         /* a single-page run (CATALOG_TRIGGER_PAGE) */
+    int64_t merged_into;                 /* 0, or the run that took over its pending URLs */
 };
 
-/* Start a run of source; its id goes to *id. */
+/* Start a run of source; its id goes to *id. A run of the whole source
+ * (any trigger but CATALOG_TRIGGER_PAGE) also takes over every run of
+ * source an earlier process left unfinished: their pending URLs join its
+ * frontier, and they are finished with merged_into set to *id. */
 int catalog_run_start(struct catalog *c, const char *source, enum catalog_trigger trigger,
                       int64_t *id);
 
+/* Resume source's newest unfinished run of the whole source: 0 with its
+ * id in *id, after it took over every other run of source an earlier
+ * process left unfinished (as catalog_run_start() does); -ENOENT when
+ * there is none (unfinished single-page runs alone do not count). */
+int catalog_run_resume(struct catalog *c, const char *source, int64_t *id);
+
 /* Finish run id as finished (aborted false) or aborted. -ENOENT when no
- * such running run exists. */
+ * such running run exists. Its frontier's counts are kept with the run
+ * and the frontier itself is dropped. */
 int catalog_run_finish(struct catalog *c, int64_t id, bool aborted);
 
 /* Run id into *run (the caller clears it); -ENOENT when unknown. */

@@ -3,12 +3,16 @@
  * RELIABILITY.md (WAL, synchronous FULL, busy timeout, extended error
  * codes, defensive mode, no untrusted schema, no extensions, foreign keys,
  * a length limit, a progress budget for readers), the statement cache,
- * batches and the mapping of SQLite errors to errno values and categories.
+ * batches, the mapping of SQLite errors to errno values and categories,
+ * and the storage-level calls: the WAL size for the daemon's alarm and
+ * online backups. A writer refuses, at open, a database it could only
+ * read.
  *
  * Owns the sqlite3 handle and every prepared statement of a catalog; no
  * sqlite3 type leaves this folder. Never logs.
  */
 #include "catalog_db.h"
+#include "catalog_runs.h"
 
 #include "catalog_record.h"
 #include "catalog_schema.h"
@@ -16,11 +20,14 @@
 #include "xmalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Row size cap: far above any capped record, far below Debian's 1e9. */
 #define CATALOG_LENGTH_LIMIT (16 * 1024 * 1024)
@@ -386,8 +393,9 @@ enum prov_category catalog_category(const struct catalog *c)
 }
 
 /* Connection settings shared by writer and readers. */
-static int catalog_configure(struct catalog *c, int busy_ms)
+static int catalog_configure(struct catalog *c, int busy_ms, unsigned cache_kib)
 {
+    char pragmas[192];
     int rc = SQLITE_OK;
 
     sqlite3_extended_result_codes(c->db, 1);
@@ -405,18 +413,22 @@ static int catalog_configure(struct catalog *c, int busy_ms)
     rc = catalog_record_register_functions(c->db);
     if (rc != SQLITE_OK)
         return catalog_sqlfail(c, rc, "register functions");
-    /* foreign_keys and trusted_schema are per connection. An 8 MiB page
-     * cache per connection keeps the daemon's memory small (bench/README.md,
-     * "Control socket"); the operating system's page cache holds the rest
-     * of a hot catalog. */
-    return catalog_exec(c, "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;"
-                           " PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;");
+    /* foreign_keys and trusted_schema are per connection. A page cache of
+     * 8 MiB at most per connection keeps the daemon's memory small
+     * (bench/README.md, "Control socket"); the operating system's page
+     * cache holds the rest of a hot catalog. */
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;"
+             " PRAGMA cache_size = -%u; PRAGMA temp_store = MEMORY;",
+             cache_kib ? cache_kib : 8192);
+    return catalog_exec(c, pragmas);
 }
 
 /* The writer's persistent settings: WAL, FULL sync, a bounded WAL. */
 static int catalog_configure_writer(struct catalog *c)
 {
     sqlite3_stmt *st;
+    char sql[160];
     int rc, err;
 
     rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
@@ -433,8 +445,11 @@ static int catalog_configure_writer(struct catalog *c)
                             "the database cannot use write-ahead logging");
     }
     sqlite3_finalize(st);
-    err = catalog_exec(c, "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864;"
-                          " PRAGMA wal_autocheckpoint = 1000;");
+    snprintf(sql, sizeof(sql),
+             "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = %d;"
+             " PRAGMA wal_autocheckpoint = 1000;",
+             CATALOG_JOURNAL_SIZE_LIMIT);
+    err = catalog_exec(c, sql);
     return err;
 }
 
@@ -490,6 +505,35 @@ out:
     return err;
 }
 
+/* A writer that cannot open or write its files: say which permission is
+ * missing, as SQLite's words ("unable to open database file", "attempt to
+ * write a readonly database") do not. Checked with the effective ids, as
+ * the kernel checks SQLite's open(). */
+static void catalog_explain_storage(struct catalog *c, const char *path)
+{
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    const char *d = ".";
+    char msg[sizeof(c->errmsg)];
+
+    if (slash) {
+        slash[slash == dir ? 1 : 0] = '\0';
+        d = dir;
+    }
+    /* The refusal above already says READONLY: keep its detail only. */
+    snprintf(msg, sizeof(msg), "%s",
+             strncmp(c->errmsg, "READONLY: ", 10) == 0 ? c->errmsg + 10 : c->errmsg);
+    if (faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0 &&
+        faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0)
+        catalog_fail(c, -EROFS, PROV_STORAGE_IO,
+                     "READONLY: this process cannot write the database file %s: %s", path, msg);
+    else if (faccessat(AT_FDCWD, d, W_OK | X_OK, AT_EACCESS) != 0)
+        catalog_fail(c, -EROFS, PROV_STORAGE_IO,
+                     "READONLY: this process cannot create files in the directory %s (the writer"
+                     " needs the database's -wal and -shm files there): %s",
+                     d, msg);
+    free(dir);
+}
+
 static int catalog_open_target(const char *path, const struct catalog_options *opt,
                                struct catalog **out, int target)
 {
@@ -512,8 +556,16 @@ static int catalog_open_target(const char *path, const struct catalog_options *o
         err = catalog_sqlfail(c, rc, path);
         goto fail;
     }
-    err = catalog_configure(c, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms
-                                                        : (opt->readonly ? 200 : 5000));
+    /* SQLite quietly opens a file it may not write read-only; the first
+     * write would fail much later, so the writer refuses here. */
+    if (!opt->readonly && sqlite3_db_readonly(c->db, "main") == 1) {
+        err = catalog_fail(c, -EROFS, PROV_STORAGE_IO,
+                           "READONLY: SQLite could open %s for reading only", path);
+        goto fail;
+    }
+    err = catalog_configure(
+        c, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : (opt->readonly ? 200 : 5000),
+        opt->cache_kib);
     if (err)
         goto fail;
     /* The first read of the file: a file that is not a database fails
@@ -534,9 +586,17 @@ static int catalog_open_target(const char *path, const struct catalog_options *o
     err = opt->readonly ? catalog_schema_require(c) : catalog_schema_migrate_to(c, target);
     if (err)
         goto fail;
+    if (!opt->readonly && target == CATALOG_SCHEMA_VERSION) {
+        err = catalog_runs_note_open(c);
+        if (err)
+            goto fail;
+    }
     catalog_clear_error(c);
     return 0;
 fail:
+    if (!opt->readonly && c->category == PROV_STORAGE_IO)
+        catalog_explain_storage(c, path);
+    err = c->err ? c->err : err;
     for (size_t i = 0; i < c->n_stmts; i++)
         sqlite3_finalize(c->stmts[i].st);
     c->n_stmts = 0;
@@ -558,6 +618,11 @@ int catalog_idle(struct catalog *c)
         return catalog_fail(c, -EBADF, PROV_INTERNAL, "the catalog is not open");
     if (c->readonly || c->in_batch)
         return catalog_fail(c, -EINVAL, PROV_OK, "only an idle writer can do housekeeping");
+    /* optimize first: what it writes (statistics) goes out with the
+     * checkpoint, which leaves the log empty. */
+    err = catalog_exec(c, "PRAGMA optimize");
+    if (err)
+        return err;
     rc = sqlite3_prepare_v2(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
@@ -566,8 +631,123 @@ int catalog_idle(struct catalog *c)
     else if (sqlite3_column_int(st, 0) != 0)
         err = catalog_fail(c, -EBUSY, PROV_DB_BUSY, "checkpoint blocked by a reader");
     sqlite3_finalize(st);
-    if (err == 0)
-        err = catalog_exec(c, "PRAGMA optimize");
+    return err;
+}
+
+int catalog_wal_bytes(struct catalog *c, int64_t *bytes)
+{
+    const char *db, *wal;
+    struct stat sb;
+
+    *bytes = 0;
+    catalog_clear_error(c);
+    if (c->failed)
+        return catalog_fail(c, -EBADF, PROV_INTERNAL, "the catalog is not open");
+    db = sqlite3_db_filename(c->db, "main");
+    if (db == NULL || db[0] == '\0')
+        return 0; /* a temporary database has no log file */
+    wal = sqlite3_filename_wal(db);
+    if (stat(wal, &sb) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return catalog_fail(c, -EIO, PROV_STORAGE_IO, "%s: %s", wal, strerror(errno));
+    }
+    *bytes = (int64_t)sb.st_size;
+    return 0;
+}
+
+/* Make the rename of a finished copy durable: sync its directory. */
+static int catalog_sync_dir(const char *path)
+{
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    int fd, err = 0;
+
+    if (slash)
+        slash[slash == dir ? 1 : 0] = '\0';
+    fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        err = -errno;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return err;
+}
+
+/*
+ * The backup API rather than VACUUM INTO: VACUUM INTO attaches the target,
+ * and every catalog connection allows no attached databases (a tampered
+ * database cannot reach other files); and the backup API copies pages as
+ * they are, so the copy is byte for byte what integrity_check saw. One
+ * step of all pages (-1) runs in one read transaction: a consistent
+ * snapshot that the writer cannot restart, whereas copying in slices
+ * starts over whenever another connection commits, and a busy harvest
+ * could keep it from ever finishing. The copy is written under a
+ * temporary name, synced, then renamed, so dest_path never names half a
+ * copy.
+ */
+int catalog_backup(struct catalog *c, const char *dest_path)
+{
+    sqlite3 *dst = NULL;
+    sqlite3_backup *b;
+    char *tmp = NULL;
+    int rc, err = 0;
+
+    catalog_clear_error(c);
+    if (c->failed)
+        return catalog_fail(c, -EBADF, PROV_INTERNAL, "the catalog is not open");
+    if (c->in_batch || !sqlite3_get_autocommit(c->db))
+        return catalog_fail(c, -EINVAL, PROV_OK, "no backup inside a batch");
+    if (access(dest_path, F_OK) == 0)
+        return catalog_fail(c, -EEXIST, PROV_OK, "%s exists", dest_path);
+    tmp = xasprintf("%s.partial", dest_path);
+    unlink(tmp); /* the remains of an interrupted backup */
+    rc = sqlite3_open_v2(tmp, &dst,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE |
+                             SQLITE_OPEN_NOMUTEX,
+                         NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        err = catalog_sqlfail(c, rc, tmp);
+        if (dst)
+            catalog_fail(c, err, c->category, "%s: %s", tmp, sqlite3_errmsg(dst));
+        goto out;
+    }
+    b = sqlite3_backup_init(dst, "main", c->db, "main");
+    if (b == NULL) {
+        err = catalog_sqlfail(c, sqlite3_extended_errcode(dst), "backup");
+        catalog_fail(c, err, c->category, "backup: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        err = catalog_sqlfail(c, rc, "backup");
+        goto out;
+    }
+    /* The copy's commit synced the file (synchronous FULL); closing
+     * reports any error the close itself met. */
+    rc = sqlite3_close(dst);
+    dst = NULL;
+    if (rc != SQLITE_OK) {
+        err = catalog_sqlfail(c, rc, "close backup");
+        goto out;
+    }
+    if (rename(tmp, dest_path) != 0 || catalog_sync_dir(dest_path) != 0) {
+        err = catalog_fail(c, -EIO, PROV_STORAGE_IO, "%s: %s", dest_path, strerror(errno));
+        goto out;
+    }
+out:
+    if (dst)
+        sqlite3_close_v2(dst);
+    if (err) {
+        char *j = xasprintf("%s-journal", tmp);
+
+        unlink(tmp);
+        unlink(j);
+        free(j);
+    }
+    free(tmp);
     return err;
 }
 

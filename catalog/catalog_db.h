@@ -40,6 +40,9 @@ struct catalog {
     struct catalog_stmt *stmts; /* one per static statement text, grows */
     size_t n_stmts, cap_stmts;
     struct catalog_tally tally; /* of the open batch */
+    /* The newest run id when this writer opened the catalog: a run at or
+     * below it still marked running was left by an earlier process. */
+    int64_t runs_at_open;
     /* Full-text writes of the open transaction, applied together just
      * before it commits: FTS5 writes its pending data out at every
      * statement savepoint once it is in a transaction, so interleaving

@@ -1,9 +1,10 @@
 /*
  * catalog_record: the storage form of a record. Cleans incoming records
  * (valid UTF-8 only, fields cut to their caps), hashes their normalised
- * fields, binds and reads the record columns, writes and removes the rows
- * derived from a record (citations with their numeric sheet range, people
- * with folded names, the full-text entry) and holds the normalisations
+ * fields, binds and reads the record columns, writes, replaces (only the
+ * parts that changed) and removes the rows derived from a record
+ * (citations with their numeric sheet range, people with folded names,
+ * the full-text entry) and holds the normalisations
  * queries share. Owns only what it returns; statements come from the
  * handle's cache.
  */
@@ -20,34 +21,34 @@
 
 /* The string fields of a record with their caps, in hash order. */
 static const struct {
-    const char *name; /* column and parameter name */
+    const char *param; /* parameter name: the column name after a colon */
     size_t off;
     size_t max;
 } catalog_str_fields[] = {
-    {"record_id", offsetof(struct record, record_id), CATALOG_KEY_MAX},
-    {"title", offsetof(struct record, title), CATALOG_FIELD_MAX},
-    {"date", offsetof(struct record, date), CATALOG_ITEM_MAX},
-    {"date_iso", offsetof(struct record, date_iso), 64},
-    {"summary", offsetof(struct record, summary), CATALOG_FIELD_MAX},
-    {"type", offsetof(struct record, type), CATALOG_ITEM_MAX},
-    {"classification", offsetof(struct record, classification), CATALOG_ITEM_MAX},
-    {"uploaded", offsetof(struct record, uploaded), 64},
-    {"source_text", offsetof(struct record, source), CATALOG_FIELD_MAX},
-    {"doc_text", offsetof(struct record, text), CATALOG_TEXT_MAX},
+    {":record_id", offsetof(struct record, record_id), CATALOG_KEY_MAX},
+    {":title", offsetof(struct record, title), CATALOG_FIELD_MAX},
+    {":date", offsetof(struct record, date), CATALOG_ITEM_MAX},
+    {":date_iso", offsetof(struct record, date_iso), 64},
+    {":summary", offsetof(struct record, summary), CATALOG_FIELD_MAX},
+    {":type", offsetof(struct record, type), CATALOG_ITEM_MAX},
+    {":classification", offsetof(struct record, classification), CATALOG_ITEM_MAX},
+    {":uploaded", offsetof(struct record, uploaded), 64},
+    {":source_text", offsetof(struct record, source), CATALOG_FIELD_MAX},
+    {":doc_text", offsetof(struct record, text), CATALOG_TEXT_MAX},
 };
 
 static const struct {
-    const char *name;
+    const char *param;
     size_t off;
 } catalog_list_fields[] = {
-    {"languages", offsetof(struct record, languages)},
-    {"original_archives", offsetof(struct record, original_archives)},
-    {"funders", offsetof(struct record, funders)},
-    {"subjects", offsetof(struct record, subjects)},
-    {"people", offsetof(struct record, people)},
-    {"places", offsetof(struct record, places)},
-    {"contributors", offsetof(struct record, contributors)},
-    {"translators", offsetof(struct record, translators)},
+    {":languages", offsetof(struct record, languages)},
+    {":original_archives", offsetof(struct record, original_archives)},
+    {":funders", offsetof(struct record, funders)},
+    {":subjects", offsetof(struct record, subjects)},
+    {":people", offsetof(struct record, people)},
+    {":places", offsetof(struct record, places)},
+    {":contributors", offsetof(struct record, contributors)},
+    {":translators", offsetof(struct record, translators)},
 };
 
 #define NELEM(a)        (sizeof(a) / sizeof((a)[0]))
@@ -181,16 +182,64 @@ void catalog_record_hash(const struct record *r, unsigned char out[CATALOG_HASH_
 
 /* ---- record columns ---------------------------------------------------- */
 
+/* A list as a compact JSON array of strings, written directly rather
+ * than through a jansson tree (one allocation instead of one per item):
+ * the same text json_dumps(JSON_COMPACT) gives. The items are valid UTF-8
+ * (the record is cleaned), so only quotes, backslashes and control
+ * characters need escapes. */
 static char *catalog_list_json(const struct strlist *l)
 {
-    json_t *a = json_array();
-    char *s;
+    static const char hex[] = "0123456789ABCDEF";
+    struct strbuf b = STRBUF_INIT;
 
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->v[i]));
-    s = json_dumps(a, JSON_COMPACT);
-    json_decref(a);
-    return s ? s : xstrdup("[]");
+    strbuf_addc(&b, '[');
+    for (size_t i = 0; i < l->n; i++) {
+        const unsigned char *p = (const unsigned char *)l->v[i];
+
+        if (i)
+            strbuf_addc(&b, ',');
+        strbuf_addc(&b, '"');
+        while (*p) {
+            const unsigned char *run = p;
+
+            while (*p >= 0x20 && *p != '"' && *p != '\\')
+                p++;
+            strbuf_add(&b, run, (size_t)(p - run));
+            if (*p == '\0')
+                break;
+            strbuf_addc(&b, '\\');
+            switch (*p) {
+            case '"':
+            case '\\':
+                strbuf_addc(&b, (char)*p);
+                break;
+            case '\b':
+                strbuf_addc(&b, 'b');
+                break;
+            case '\f':
+                strbuf_addc(&b, 'f');
+                break;
+            case '\n':
+                strbuf_addc(&b, 'n');
+                break;
+            case '\r':
+                strbuf_addc(&b, 'r');
+                break;
+            case '\t':
+                strbuf_addc(&b, 't');
+                break;
+            default:
+                strbuf_adds(&b, "u00");
+                strbuf_addc(&b, hex[*p >> 4]);
+                strbuf_addc(&b, hex[*p & 15]);
+                break;
+            }
+            p++;
+        }
+        strbuf_addc(&b, '"');
+    }
+    strbuf_addc(&b, ']');
+    return strbuf_steal(&b);
 }
 
 static void catalog_list_from_json(struct strlist *l, const char *s)
@@ -213,21 +262,21 @@ static void catalog_list_from_json(struct strlist *l, const char *s)
 
 void catalog_record_bind(sqlite3_stmt *st, const struct record *r)
 {
-    char name[40];
-
     catalog_bind_named_str(st, ":url", r->url);
-    for (size_t i = 0; i < NELEM(catalog_str_fields); i++) {
-        snprintf(name, sizeof(name), ":%s", catalog_str_fields[i].name);
-        catalog_bind_named_str(st, name, *STR_AT(r, catalog_str_fields[i].off));
-    }
+    for (size_t i = 0; i < NELEM(catalog_str_fields); i++)
+        catalog_bind_named_str(st, catalog_str_fields[i].param,
+                               *STR_AT(r, catalog_str_fields[i].off));
     for (size_t i = 0; i < NELEM(catalog_list_fields); i++) {
-        int idx;
+        const struct strlist *l = LIST_AT(r, catalog_list_fields[i].off);
+        int idx = sqlite3_bind_parameter_index(st, catalog_list_fields[i].param);
 
-        snprintf(name, sizeof(name), ":%s", catalog_list_fields[i].name);
-        idx = sqlite3_bind_parameter_index(st, name);
-        if (idx > 0)
-            sqlite3_bind_text(st, idx, catalog_list_json(LIST_AT(r, catalog_list_fields[i].off)),
-                              -1, free);
+        if (idx <= 0)
+            continue;
+        /* Most lists are empty: their text needs no allocation. */
+        if (l->n == 0)
+            sqlite3_bind_text(st, idx, "[]", 2, SQLITE_STATIC);
+        else
+            sqlite3_bind_text(st, idx, catalog_list_json(l), -1, free);
     }
     catalog_bind_named_int(st, ":partial", r->partial ? 1 : 0);
 }
@@ -345,7 +394,7 @@ static const char catalog_sql_fts_delete[] =
     "INSERT INTO records_fts(records_fts, rowid, title, summary, source_text, doc_text)"
     " VALUES('delete', ?1, ?2, ?3, ?4, ?5)";
 static const char catalog_sql_cit_delete[] = "DELETE FROM citations WHERE record = ?1";
-static const char catalog_sql_people_delete[] = "DELETE FROM people WHERE record = ?1";
+static const char catalog_sql_role_delete[] = "DELETE FROM people WHERE record = ?1 AND role = ?2";
 
 static int catalog_write_citations(struct catalog *c, int64_t id, const struct record *r)
 {
@@ -496,22 +545,79 @@ int catalog_record_write_parts(struct catalog *c, int64_t id, const struct recor
     return err;
 }
 
-int catalog_record_delete_parts(struct catalog *c, int64_t id, const struct record *old)
+static bool catalog_str_eq(const char *a, const char *b)
 {
-    const char *sqls[] = {catalog_sql_cit_delete, catalog_sql_people_delete};
-    int err;
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
 
-    for (size_t i = 0; i < NELEM(sqls); i++) {
-        sqlite3_stmt *st = catalog_stmt(c, sqls[i]);
+static bool catalog_list_eq(const struct strlist *a, const struct strlist *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (!catalog_str_eq(a->v[i], b->v[i]))
+            return false;
+    return true;
+}
 
-        if (st == NULL)
-            return catalog_last_err(c);
-        sqlite3_bind_int64(st, 1, id);
-        err = catalog_step_done(c, st, "remove old rows");
-        if (err)
-            return err;
+static bool catalog_citations_eq(const struct record *a, const struct record *b)
+{
+    if (a->n_citations != b->n_citations)
+        return false;
+    for (size_t i = 0; i < a->n_citations; i++) {
+        const struct citation *x = &a->citations[i], *y = &b->citations[i];
+
+        if (!catalog_str_eq(x->archive, y->archive) || !catalog_str_eq(x->fund, y->fund) ||
+            !catalog_str_eq(x->inventory, y->inventory) || !catalog_str_eq(x->folder, y->folder) ||
+            !catalog_str_eq(x->file, y->file) || !catalog_str_eq(x->sheets, y->sheets) ||
+            !catalog_str_eq(x->text, y->text))
+            return false;
     }
-    return catalog_fts_queue(c, id, old, true);
+    return true;
+}
+
+/* Run a delete statement sql for record id (and role, when not 0). */
+static int catalog_delete_rows(struct catalog *c, const char *sql, int64_t id, int role)
+{
+    sqlite3_stmt *st = catalog_stmt(c, sql);
+
+    if (st == NULL)
+        return catalog_last_err(c);
+    sqlite3_bind_int64(st, 1, id);
+    if (role)
+        sqlite3_bind_int(st, 2, role);
+    return catalog_step_done(c, st, "remove old rows");
+}
+
+int catalog_record_replace_parts(struct catalog *c, int64_t id, const struct record *old,
+                                 const struct record *r)
+{
+    const struct strlist *roles[2][2] = {{&old->contributors, &r->contributors},
+                                         {&old->translators, &r->translators}};
+    int err = 0;
+
+    if (!catalog_citations_eq(old, r)) {
+        err = catalog_delete_rows(c, catalog_sql_cit_delete, id, 0);
+        if (err == 0)
+            err = catalog_write_citations(c, id, r);
+    }
+    for (int k = 0; k < 2 && err == 0; k++) {
+        int role = k == 0 ? CATALOG_ROLE_CONTRIBUTOR : CATALOG_ROLE_TRANSLATOR;
+
+        if (catalog_list_eq(roles[k][0], roles[k][1]))
+            continue;
+        err = catalog_delete_rows(c, catalog_sql_role_delete, id, role);
+        if (err == 0)
+            err = catalog_write_people(c, id, role, roles[k][1]);
+    }
+    if (err == 0 &&
+        !(catalog_str_eq(old->title, r->title) && catalog_str_eq(old->summary, r->summary) &&
+          catalog_str_eq(old->source, r->source) && catalog_str_eq(old->text, r->text))) {
+        err = catalog_fts_queue(c, id, old, true);
+        if (err == 0)
+            err = catalog_fts_queue(c, id, r, false);
+    }
+    return err;
 }
 
 /* ---- normalisations ---------------------------------------------------- */

@@ -67,9 +67,13 @@ int catalog_item_load(struct catalog *c, int64_t id, bool text, struct catalog_i
  * full-text entry (queued until the transaction ends). */
 int catalog_record_write_parts(struct catalog *c, int64_t id, const struct record *r);
 
-/* Remove them again; old must be the record as stored (the full-text
- * index needs the old values to forget them). */
-int catalog_record_delete_parts(struct catalog *c, int64_t id, const struct record *old);
+/* Bring the rows derived from record id from old (the record as stored:
+ * the full-text index needs the old values to forget them) to r,
+ * rewriting only the parts whose fields differ: citations, each role's
+ * people, the full-text entry (whose index work is the largest part of a
+ * store). */
+int catalog_record_replace_parts(struct catalog *c, int64_t id, const struct record *old,
+                                 const struct record *r);
 
 /* Apply the queued full-text writes of the open transaction (done before
  * every commit and before a read inside the transaction). */

@@ -1,10 +1,10 @@
 /*
  * catalog_runs: the harvest's bookkeeping — runs (trigger, start, end,
  * counters), each run's frontier (URLs with pending/done/failed), and the
- * fetch state of each URL (validators, last status, consecutive failures,
- * next due time, last error). The frontier and the counters are written in
- * the same transaction as the records, so a run a crash interrupted can be
- * resumed from its pending URLs.
+ * fetch state of each URL as each source fetches it (validators, last
+ * status, consecutive failures, next due time, last error). The frontier
+ * and the counters are written in the same transaction as the records, so
+ * a run a crash interrupted can be resumed from its pending URLs.
  *
  * Owns only what it returns; statements come from the handle's cache.
  */
@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const catalog_trigger_names[] = {"schedule", "manual", "once"};
+/* Trigger words as stored in runs.kind; a single-page run is "manual"
+ * with scope "url". */
+static const char *const catalog_trigger_names[] = {"schedule", "manual", "once", "manual"};
 static const char *const catalog_run_state_names[] = {"running", "finished", "aborted"};
 static const char *const catalog_frontier_names[] = {"pending", "done", "failed"};
 
@@ -35,16 +37,43 @@ static const char *const catalog_sql_count[CATALOG_COUNT_MAX] = {
 };
 
 static const char catalog_sql_run_start[] =
-    "INSERT INTO runs(source, kind, state, started) VALUES(?1, ?2, 'running', ?3)";
+    "INSERT INTO runs(source, kind, scope, state, started) VALUES(?1, ?2, ?3, 'running', ?4)";
+/* A finished run keeps its frontier's counts; the frontier goes. */
 static const char catalog_sql_run_finish[] =
-    "UPDATE runs SET state = ?2, finished = ?3 WHERE id = ?1 AND state = 'running'";
+    "UPDATE runs SET state = ?2, finished = ?3,"
+    " n_done = (SELECT count(*) FROM frontier WHERE run = ?1 AND state = 'done'),"
+    " n_urls_failed = (SELECT count(*) FROM frontier WHERE run = ?1 AND state = 'failed')"
+    " WHERE id = ?1 AND state = 'running'";
+static const char catalog_sql_run_drop_frontier[] = "DELETE FROM frontier WHERE run = ?1";
 static const char catalog_sql_run_get[] =
     "SELECT id, source, kind, state, started, finished, n_new, n_changed, n_unchanged, n_kept,"
-    " n_not_modified, n_missing, n_gone, n_failed FROM runs WHERE id = ?1";
+    " n_not_modified, n_missing, n_gone, n_failed, scope, merged_into, n_done, n_urls_failed"
+    " FROM runs WHERE id = ?1";
 static const char catalog_sql_run_last[] =
     "SELECT id FROM runs WHERE source = ?1 ORDER BY id DESC LIMIT 1";
 static const char catalog_sql_run_unfinished[] =
     "SELECT id FROM runs WHERE source = ?1 AND state = 'running' ORDER BY id DESC LIMIT 1";
+static const char catalog_sql_run_resumable[] = "SELECT id FROM runs WHERE source = ?1"
+                                                " AND state = 'running' AND scope = 'source'"
+                                                " ORDER BY id DESC LIMIT 1";
+static const char catalog_sql_runs_newest[] = "SELECT coalesce(max(id), 0) FROM runs";
+/* Taking over the runs of source ?1 an earlier process left unfinished
+ * (id <= ?3) into run ?2: their pending URLs, then their end, then their
+ * frontier. */
+static const char catalog_sql_adopt_urls[] =
+    "INSERT INTO frontier(run, url, state, updated)"
+    " SELECT ?2, f.url, 'pending', ?4 FROM runs r JOIN frontier f ON f.run = r.id"
+    " WHERE r.source = ?1 AND r.state = 'running' AND r.id <> ?2 AND r.id <= ?3"
+    " AND f.state = 'pending' ORDER BY f.seq"
+    " ON CONFLICT(run, url) DO NOTHING";
+static const char catalog_sql_adopt_runs[] =
+    "UPDATE runs SET state = 'finished', finished = ?4, merged_into = ?2,"
+    " n_done = (SELECT count(*) FROM frontier WHERE run = runs.id AND state = 'done'),"
+    " n_urls_failed = (SELECT count(*) FROM frontier WHERE run = runs.id AND state = 'failed')"
+    " WHERE source = ?1 AND state = 'running' AND id <> ?2 AND id <= ?3";
+static const char catalog_sql_adopt_drop[] =
+    "DELETE FROM frontier WHERE run IN (SELECT id FROM runs WHERE merged_into = ?2"
+    " AND finished = ?4 AND source = ?1)";
 static const char catalog_sql_frontier_counts[] =
     "SELECT state, count(*) FROM frontier WHERE run = ?1 GROUP BY state";
 static const char catalog_sql_frontier_add[] =
@@ -55,16 +84,28 @@ static const char catalog_sql_frontier_set[] =
     " ON CONFLICT(run, url) DO UPDATE SET state = excluded.state, updated = excluded.updated";
 static const char catalog_sql_frontier_pending[] =
     "SELECT url FROM frontier WHERE run = ?1 AND state = 'pending' ORDER BY seq LIMIT ?2";
+#define CATALOG_FETCH_COLS                                                                         \
+    "url, source, etag, last_modified, last_status, failures, next_due, last_attempt,"             \
+    " last_success, error_category, error_message, record"
+/* The source's own state, else the URL as an alias of one of its records
+ * (lookups by key only: the planner weighs no index). */
+static const char catalog_sql_fetch_get_source[] =
+    "SELECT " CATALOG_FETCH_COLS " FROM fetch_state WHERE source = ?1 AND url = ?2"
+    " UNION ALL SELECT url, ?1, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, record FROM urls"
+    " WHERE url = ?2 AND (SELECT source FROM records WHERE id = urls.record) = ?1 LIMIT 1";
+/* The state of the source that attempted the URL last, else the alias. */
 static const char catalog_sql_fetch_get[] =
-    "SELECT url, source, etag, last_modified, last_status, failures, next_due, last_attempt,"
-    " last_success, error_category, error_message, record FROM urls WHERE url = ?1";
+    "SELECT * FROM (SELECT " CATALOG_FETCH_COLS " FROM fetch_state WHERE url = ?1"
+    " ORDER BY last_attempt IS NULL, last_attempt DESC LIMIT 1)"
+    " UNION ALL SELECT u.url, r.source, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, u.record"
+    " FROM urls u LEFT JOIN records r ON r.id = u.record WHERE u.url = ?1 LIMIT 1";
 static const char catalog_sql_fetch_due[] =
-    "SELECT url FROM urls WHERE source = ?1 AND next_due <= ?2 AND last_attempt IS NOT NULL"
-    " ORDER BY next_due LIMIT ?3";
+    "SELECT url FROM fetch_state WHERE source = ?1 AND next_due <= ?2"
+    " AND last_attempt IS NOT NULL ORDER BY next_due LIMIT ?3";
 
 const char *catalog_trigger_name(enum catalog_trigger t)
 {
-    return (unsigned)t < 3 ? catalog_trigger_names[t] : "schedule";
+    return (unsigned)t < 4 ? catalog_trigger_names[t] : "schedule";
 }
 
 const char *catalog_run_state_name(enum catalog_run_state s)
@@ -115,6 +156,44 @@ int catalog_runs_frontier_set(struct catalog *c, int64_t run, const char *url,
     return catalog_step_done(c, st, "store frontier state");
 }
 
+int catalog_runs_note_open(struct catalog *c)
+{
+    sqlite3_stmt *st = catalog_stmt(c, catalog_sql_runs_newest);
+    int rc;
+
+    if (st == NULL)
+        return catalog_last_err(c);
+    rc = catalog_step_row(c, st, "read newest run");
+    if (rc < 0)
+        return rc;
+    c->runs_at_open = rc ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return 0;
+}
+
+/* Run into's takeover of the runs of source that an earlier process left
+ * unfinished (see catalog_run_start()). In the caller's transaction. */
+static int catalog_run_adopt(struct catalog *c, const char *source, int64_t into)
+{
+    const char *const sql[] = {catalog_sql_adopt_urls, catalog_sql_adopt_runs,
+                               catalog_sql_adopt_drop};
+    int64_t now = catalog_now(c);
+    int err = 0;
+
+    for (size_t i = 0; err == 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = catalog_stmt(c, sql[i]);
+
+        if (st == NULL)
+            return catalog_last_err(c);
+        catalog_bind_str(st, 1, source);
+        sqlite3_bind_int64(st, 2, into);
+        sqlite3_bind_int64(st, 3, c->runs_at_open);
+        sqlite3_bind_int64(st, 4, now);
+        err = catalog_step_done(c, st, "take over unfinished runs");
+    }
+    return err;
+}
+
 int catalog_run_start(struct catalog *c, const char *source, enum catalog_trigger trigger,
                       int64_t *id)
 {
@@ -134,10 +213,14 @@ int catalog_run_start(struct catalog *c, const char *source, enum catalog_trigge
         return catalog_write_end(c, own, catalog_last_err(c));
     catalog_bind_str(st, 1, source);
     catalog_bind_str(st, 2, catalog_trigger_name(trigger));
-    sqlite3_bind_int64(st, 3, catalog_now(c));
+    catalog_bind_str(st, 3, trigger == CATALOG_TRIGGER_PAGE ? "url" : "source");
+    sqlite3_bind_int64(st, 4, catalog_now(c));
     err = catalog_step_done(c, st, "start run");
-    if (err == 0)
+    if (err == 0) {
         *id = sqlite3_last_insert_rowid(c->db);
+        if (trigger != CATALOG_TRIGGER_PAGE)
+            err = catalog_run_adopt(c, source, *id);
+    }
     return catalog_write_end(c, own, err);
 }
 
@@ -161,6 +244,13 @@ int catalog_run_finish(struct catalog *c, int64_t id, bool aborted)
         /* Nothing written: no need to void the caller's batch. */
         err = catalog_write_end(c, own, 0);
         return err ? err : catalog_fail(c, -ENOENT, PROV_OK, "no running run %lld", (long long)id);
+    }
+    if (err == 0) {
+        st = catalog_stmt(c, catalog_sql_run_drop_frontier);
+        if (st == NULL)
+            return catalog_write_end(c, own, catalog_last_err(c));
+        sqlite3_bind_int64(st, 1, id);
+        err = catalog_step_done(c, st, "drop the run's frontier");
     }
     return catalog_write_end(c, own, err);
 }
@@ -195,6 +285,16 @@ static int catalog_run_load(struct catalog *c, int64_t id, struct catalog_run *r
     run->counts.n_missing = (unsigned long)sqlite3_column_int64(st, 11);
     run->counts.n_gone = (unsigned long)sqlite3_column_int64(st, 12);
     run->counts.n_failed = (unsigned long)sqlite3_column_int64(st, 13);
+    if (sqlite3_column_type(st, 14) == SQLITE_TEXT &&
+        strcmp((const char *)sqlite3_column_text(st, 14), "url") == 0) {
+        run->single = true;
+        if (run->trigger == CATALOG_TRIGGER_MANUAL)
+            run->trigger = CATALOG_TRIGGER_PAGE;
+    }
+    run->merged_into = sqlite3_column_int64(st, 15);
+    /* A finished run's frontier is gone; its counts stayed. */
+    run->done = (unsigned long)sqlite3_column_int64(st, 16);
+    run->failed = (unsigned long)sqlite3_column_int64(st, 17);
     sqlite3_reset(st);
     st = catalog_stmt(c, catalog_sql_frontier_counts);
     if (st == NULL)
@@ -207,9 +307,9 @@ static int catalog_run_load(struct catalog *c, int64_t id, struct catalog_run *r
         if (strcmp(state, "pending") == 0)
             run->pending = n;
         else if (strcmp(state, "done") == 0)
-            run->done = n;
+            run->done += n;
         else
-            run->failed = n;
+            run->failed += n;
     }
     if (rc < 0)
         goto fail;
@@ -272,6 +372,27 @@ int catalog_run_unfinished(struct catalog *c, const char *source, int64_t *id)
     if (err)
         return err;
     return catalog_read_end(c, own, catalog_run_find(c, catalog_sql_run_unfinished, source, id));
+}
+
+int catalog_run_resume(struct catalog *c, const char *source, int64_t *id)
+{
+    bool own;
+    int err;
+
+    catalog_clear_error(c);
+    err = catalog_write_begin(c, &own);
+    if (err)
+        return err;
+    err = catalog_run_find(c, catalog_sql_run_resumable, source, id);
+    if (err == 0)
+        err = catalog_run_adopt(c, source, *id);
+    if (err == -ENOENT) {
+        /* Nothing written: no need to void the caller's batch. */
+        int end = catalog_write_end(c, own, 0);
+
+        return end ? end : catalog_fail(c, -ENOENT, PROV_OK, "no unfinished run of %s", source);
+    }
+    return catalog_write_end(c, own, err);
 }
 
 void catalog_run_clear(struct catalog_run *run)
@@ -347,21 +468,12 @@ int catalog_frontier_pending(struct catalog *c, int64_t run, size_t max, struct 
     return catalog_read_end(c, own, catalog_collect(c, st, urls));
 }
 
-int catalog_fetch_get(struct catalog *c, const char *url, struct catalog_fetch_state *fs)
+/* One row of a fetch-state query, bound by the caller, into *fs. */
+static int catalog_fetch_read(struct catalog *c, sqlite3_stmt *st, bool own,
+                              struct catalog_fetch_state *fs)
 {
-    sqlite3_stmt *st;
-    bool own;
-    int rc, err;
+    int rc = catalog_step_row(c, st, "read fetch state");
 
-    memset(fs, 0, sizeof(*fs));
-    err = catalog_read_begin(c, &own);
-    if (err)
-        return err;
-    st = catalog_stmt(c, catalog_sql_fetch_get);
-    if (st == NULL)
-        return catalog_read_end(c, own, catalog_last_err(c));
-    catalog_bind_str(st, 1, url);
-    rc = catalog_step_row(c, st, "read fetch state");
     if (rc <= 0)
         return catalog_read_end(
             c, own, rc < 0 ? rc : catalog_fail(c, -ENOENT, PROV_OK, "URL never fetched"));
@@ -383,6 +495,42 @@ int catalog_fetch_get(struct catalog *c, const char *url, struct catalog_fetch_s
     fs->record = sqlite3_column_int64(st, 11);
     sqlite3_reset(st);
     return catalog_read_end(c, own, 0);
+}
+
+int catalog_fetch_get_source(struct catalog *c, const char *source, const char *url,
+                             struct catalog_fetch_state *fs)
+{
+    sqlite3_stmt *st;
+    bool own;
+    int err;
+
+    memset(fs, 0, sizeof(*fs));
+    err = catalog_read_begin(c, &own);
+    if (err)
+        return err;
+    st = catalog_stmt(c, catalog_sql_fetch_get_source);
+    if (st == NULL)
+        return catalog_read_end(c, own, catalog_last_err(c));
+    catalog_bind_str(st, 1, source);
+    catalog_bind_str(st, 2, url);
+    return catalog_fetch_read(c, st, own, fs);
+}
+
+int catalog_fetch_get(struct catalog *c, const char *url, struct catalog_fetch_state *fs)
+{
+    sqlite3_stmt *st;
+    bool own;
+    int err;
+
+    memset(fs, 0, sizeof(*fs));
+    err = catalog_read_begin(c, &own);
+    if (err)
+        return err;
+    st = catalog_stmt(c, catalog_sql_fetch_get);
+    if (st == NULL)
+        return catalog_read_end(c, own, catalog_last_err(c));
+    catalog_bind_str(st, 1, url);
+    return catalog_fetch_read(c, st, own, fs);
 }
 
 void catalog_fetch_state_clear(struct catalog_fetch_state *fs)

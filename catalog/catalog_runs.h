@@ -30,4 +30,7 @@ int catalog_runs_count(struct catalog *c, int64_t run, enum catalog_counter k);
 int catalog_runs_frontier_set(struct catalog *c, int64_t run, const char *url,
                               enum catalog_frontier_state state);
 
+/* Note the newest run id in c->runs_at_open (writers, at open). */
+int catalog_runs_note_open(struct catalog *c);
+
 #endif

@@ -159,12 +159,78 @@ static const char catalog_step3[] =
     "INSERT INTO records_fts(records_fts) VALUES('rebuild');"
     "INSERT INTO records_fts(records_fts, rank) VALUES('automerge', 16);";
 
+/* Step 4: fetch state per (source, URL). Until now it lived in urls, keyed
+ * by URL alone, so a URL listed by two sources shared its validators: the
+ * second source could be answered 304 and never store a record of its
+ * own. Fetch state moves to a table of its own (fetch_state), keyed by URL
+ * and source (that order serves lookups by URL alone too, with no second
+ * index to write), with the record that the source's fetch of the URL led
+ * to; urls keeps what it is for, the URLs that led to records (aliases).
+ *
+ * Old rows carry no trustworthy owner (urls.source is the last source that
+ * fetched the URL), so a row's state goes to the source of the record the
+ * URL is an alias of, and only when that source is the one that fetched it
+ * last (or none is recorded): then its validators describe that source's
+ * record. Every other row is dropped: the URL is simply fetched again,
+ * unconditionally, by each source that lists it, and its state is rebuilt
+ * from that fetch. URLs that never led to a record lose their rows in urls
+ * too (they held fetch state only), and the fetch columns left in urls are
+ * cleared: nothing writes them any more. The statements walk urls in
+ * table order (CROSS JOIN, unary +): no index is weighed, so PRAGMA
+ * optimize does not take the step's queries as a reason to analyse. */
+static const char catalog_step4[] =
+    "CREATE TABLE fetch_state ("
+    " source TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " record INTEGER REFERENCES records(id) ON DELETE SET NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " etag TEXT,"
+    " last_modified TEXT,"
+    " last_status INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0,"
+    " next_due INTEGER NOT NULL DEFAULT 0,"
+    " last_attempt INTEGER,"
+    " last_success INTEGER,"
+    " error_category TEXT,"
+    " error_message TEXT,"
+    " PRIMARY KEY (url, source)) WITHOUT ROWID;"
+    "CREATE INDEX fetch_state_due ON fetch_state(source, next_due)"
+    " WHERE last_attempt IS NOT NULL;"
+    "CREATE INDEX fetch_state_record ON fetch_state(record) WHERE record IS NOT NULL;"
+    "INSERT INTO fetch_state(source, url, record, first_seen, etag, last_modified, last_status,"
+    " failures, next_due, last_attempt, last_success, error_category, error_message)"
+    " SELECT r.source, u.url, u.record, u.first_seen, u.etag, u.last_modified, u.last_status,"
+    " u.failures, u.next_due, u.last_attempt, u.last_success, u.error_category,"
+    " u.error_message FROM urls u CROSS JOIN records r ON r.id = +u.record"
+    " WHERE u.last_attempt IS NOT NULL AND (u.source IS NULL OR u.source = r.source);"
+    "DROP INDEX urls_due;"
+    "DELETE FROM urls WHERE +record IS NULL;"
+    "UPDATE urls SET source = NULL, etag = NULL, last_modified = NULL, last_status = 0,"
+    " failures = 0, next_due = 0, last_attempt = NULL, last_success = NULL,"
+    " error_category = NULL, error_message = NULL"
+    " WHERE +source IS NOT NULL OR +last_attempt IS NOT NULL;";
+
+/* Step 5: runs know their scope (the source, or one URL of a single-page
+ * request) and which run took over one a crash left unfinished; a
+ * finished run keeps its frontier's counts and drops the frontier, which
+ * otherwise grew by every URL of every run. */
+static const char catalog_step5[] =
+    "ALTER TABLE runs ADD COLUMN scope TEXT NOT NULL DEFAULT 'source'"
+    " CHECK (scope = 'source' OR scope = 'url');"
+    "ALTER TABLE runs ADD COLUMN merged_into INTEGER;"
+    "ALTER TABLE runs ADD COLUMN n_done INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN n_urls_failed INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE runs SET"
+    " n_done = (SELECT count(*) FROM frontier f WHERE f.run = runs.id AND f.state = 'done'),"
+    " n_urls_failed ="
+    " (SELECT count(*) FROM frontier f WHERE f.run = runs.id AND f.state = 'failed')"
+    " WHERE state <> 'running';"
+    "DELETE FROM frontier WHERE run IN (SELECT id FROM runs WHERE state <> 'running');";
+
 /* CHECK constraints compare with OR rather than IN (...): SQLite builds a
  * temporary table for an IN list at every row written. */
 static const char *const catalog_steps[CATALOG_SCHEMA_VERSION] = {
-    catalog_step1,
-    catalog_step2,
-    catalog_step3,
+    catalog_step1, catalog_step2, catalog_step3, catalog_step4, catalog_step5,
 };
 
 int catalog_schema_version(struct catalog *c, int *version)

@@ -51,45 +51,62 @@ static const char catalog_sql_alias[] =
     "INSERT INTO urls(url, record, first_seen) VALUES(?1, ?2, ?3)"
     " ON CONFLICT(url) DO UPDATE SET record = excluded.record"
     " WHERE record IS NOT excluded.record";
+/* The record of source ?2 that URL ?1 leads to: the one its fetch state
+ * names, else the one the URL is an alias of when that record is the
+ * source's (aliases are per URL, fetch state per source and URL). */
 static const char catalog_sql_by_url[] =
-    "SELECT u.record, r.status, r.misses FROM urls u JOIN records r ON r.id = u.record"
-    " WHERE u.url = ?1";
+    "SELECT r.id, r.status, r.misses FROM records r WHERE r.id = coalesce("
+    "(SELECT record FROM fetch_state WHERE source = ?2 AND url = ?1),"
+    "(SELECT o.id FROM records o WHERE o.id = (SELECT record FROM urls WHERE url = ?1)"
+    " AND +o.source = ?2))";
 static const char catalog_sql_seen[] =
     "UPDATE records SET last_seen = ?2, misses = 0, status = 'active', gone_since = NULL"
     " WHERE id = ?1";
 static const char catalog_sql_miss[] =
     "UPDATE records SET misses = ?2, status = ?3,"
     " gone_since = CASE WHEN ?3 = 'gone' THEN coalesce(gone_since, ?4) END WHERE id = ?1";
+/* Fetch state is per (source, URL); its record is the source's record
+ * that the URL is an alias of, which a store has just written. Written as
+ * lookups by key only (the unary + keeps records_status out), so that the
+ * planner weighs no index and PRAGMA optimize finds nothing to analyse. */
+#define CATALOG_FETCH_RECORD                                                                       \
+    "(SELECT r.id FROM records r WHERE r.id = (SELECT record FROM urls WHERE url = :url)"          \
+    " AND +r.source = :source)"
+/* After a store the record is known (:record, the one the URL's alias
+ * has just been set to): no need to look it up as the others do. */
 static const char catalog_sql_fetch_ok[] =
-    "INSERT INTO urls(url, first_seen, source, etag, last_modified, last_status, failures,"
-    " next_due, last_attempt, last_success)"
-    " VALUES(:url, :now, :source, :etag, :lm, :status, 0, :due, :now, :now)"
-    " ON CONFLICT(url) DO UPDATE SET source = excluded.source, etag = excluded.etag,"
+    "INSERT INTO fetch_state(url, first_seen, source, record, etag, last_modified, last_status,"
+    " failures, next_due, last_attempt, last_success)"
+    " VALUES(:url, :now, :source, :record, :etag, :lm, :status, 0, :due, :now, :now)"
+    " ON CONFLICT(source, url) DO UPDATE SET record = excluded.record, etag = excluded.etag,"
     " last_modified = excluded.last_modified, last_status = excluded.last_status, failures = 0,"
     " next_due = excluded.next_due, last_attempt = excluded.last_attempt,"
     " last_success = excluded.last_success, error_category = NULL, error_message = NULL";
 /* A 304 may leave the validators out: the stored ones stay valid then. */
 static const char catalog_sql_fetch_304[] =
-    "INSERT INTO urls(url, first_seen, source, etag, last_modified, last_status, failures,"
-    " next_due, last_attempt, last_success)"
-    " VALUES(:url, :now, :source, :etag, :lm, 304, 0, :due, :now, :now)"
-    " ON CONFLICT(url) DO UPDATE SET source = excluded.source,"
+    "INSERT INTO fetch_state(url, first_seen, source, record, etag, last_modified, last_status,"
+    " failures, next_due, last_attempt, last_success)"
+    " VALUES(:url, :now, :source, " CATALOG_FETCH_RECORD ", :etag, :lm, 304, 0, :due, :now,"
+    " :now)"
+    " ON CONFLICT(source, url) DO UPDATE SET record = coalesce(record, excluded.record),"
     " etag = coalesce(excluded.etag, etag),"
     " last_modified = coalesce(excluded.last_modified, last_modified), last_status = 304,"
     " failures = 0, next_due = excluded.next_due, last_attempt = excluded.last_attempt,"
     " last_success = excluded.last_success, error_category = NULL, error_message = NULL";
 static const char catalog_sql_fetch_fail[] =
-    "INSERT INTO urls(url, first_seen, source, last_status, failures, next_due, last_attempt,"
-    " error_category, error_message)"
-    " VALUES(:url, :now, :source, :status, 1, :due, :now, :cat, :msg)"
-    " ON CONFLICT(url) DO UPDATE SET source = excluded.source,"
+    "INSERT INTO fetch_state(url, first_seen, source, record, last_status, failures, next_due,"
+    " last_attempt, error_category, error_message)"
+    " VALUES(:url, :now, :source, " CATALOG_FETCH_RECORD ", :status, 1, :due, :now, :cat, :msg)"
+    " ON CONFLICT(source, url) DO UPDATE SET record = coalesce(record, excluded.record),"
     " last_status = excluded.last_status, failures = failures + 1,"
     " next_due = excluded.next_due, last_attempt = excluded.last_attempt,"
     " error_category = excluded.error_category, error_message = excluded.error_message";
 
-/* The cleaned strings of a catalog_page. */
+/* The cleaned strings of a catalog_page, and the record stored from it
+ * (0 until then). */
 struct catalog_pg {
     char *source, *url, *etag, *last_modified;
+    int64_t record;
 };
 
 static void catalog_pg_clear(struct catalog_pg *p)
@@ -138,6 +155,8 @@ static int catalog_fetch_write(struct catalog *c, const char *sql, const struct 
     catalog_bind_named_int(st, ":now", catalog_now(c));
     catalog_bind_named_str(st, ":cat", cat == PROV_OK ? NULL : prov_category_name(cat));
     catalog_bind_named_str(st, ":msg", msg);
+    if (p->record)
+        catalog_bind_named_int(st, ":record", p->record);
     return catalog_step_done(c, st, "store fetch state");
 }
 
@@ -256,9 +275,6 @@ static int catalog_change(struct catalog *c, int64_t id, int64_t run, const stru
         err = catalog_step_done(c, st, "touch record");
         goto out;
     }
-    err = catalog_record_delete_parts(c, id, old.record);
-    if (err)
-        goto out;
     st = catalog_stmt(c, catalog_sql_update);
     if (st == NULL) {
         err = catalog_last_err(c);
@@ -270,8 +286,10 @@ static int catalog_change(struct catalog *c, int64_t id, int64_t run, const stru
     catalog_bind_named_int(st, ":now", catalog_now(c));
     catalog_bind_named_int(st, ":id", id);
     err = catalog_step_done(c, st, "update record");
+    /* Only the derived rows whose fields changed are rewritten: a new
+     * date must not cost a new full-text entry. */
     if (err == 0)
-        err = catalog_record_write_parts(c, id, r);
+        err = catalog_record_replace_parts(c, id, old.record, r);
     if (err == 0)
         err = catalog_version_add(c, id, old_version + 1, run, "changed", changes);
 out:
@@ -386,6 +404,7 @@ int catalog_upsert(struct catalog *c, const struct catalog_page *pg, const struc
     if (err)
         goto out;
     err = catalog_upsert_tx(c, &p, key, pg->run_id, clean, res);
+    p.record = res->id;
     if (err == 0 && p.url)
         err = catalog_fetch_write(c, catalog_sql_fetch_ok, &p, pg,
                                   pg->http_status ? pg->http_status : 200, PROV_OK, NULL);
@@ -399,8 +418,10 @@ out:
     return err;
 }
 
-/* The record pg's URL leads to: *id (0 when none), its status and misses. */
-static int catalog_by_url(struct catalog *c, const char *url, int64_t *id, bool *gone, int *misses)
+/* The record of source that url leads to: *id (0 when none), its status
+ * and misses. */
+static int catalog_by_url(struct catalog *c, const char *source, const char *url, int64_t *id,
+                          bool *gone, int *misses)
 {
     sqlite3_stmt *st = catalog_stmt(c, catalog_sql_by_url);
     int rc;
@@ -411,6 +432,7 @@ static int catalog_by_url(struct catalog *c, const char *url, int64_t *id, bool 
     if (st == NULL)
         return catalog_last_err(c);
     catalog_bind_str(st, 1, url);
+    catalog_bind_str(st, 2, source);
     rc = catalog_step_row(c, st, "find URL");
     if (rc <= 0)
         return rc;
@@ -435,7 +457,7 @@ int catalog_not_modified(struct catalog *c, const struct catalog_page *pg)
     err = catalog_write_begin(c, &own);
     if (err)
         goto out;
-    err = catalog_by_url(c, p.url, &id, &gone, &misses);
+    err = catalog_by_url(c, p.source, p.url, &id, &gone, &misses);
     if (err == 0 && id) {
         sqlite3_stmt *st = catalog_stmt(c, catalog_sql_seen);
 
@@ -475,7 +497,7 @@ int catalog_missing(struct catalog *c, const struct catalog_page *pg, bool *gone
     err = catalog_write_begin(c, &own);
     if (err)
         goto out;
-    err = catalog_by_url(c, p.url, &id, &gone, &misses);
+    err = catalog_by_url(c, p.source, p.url, &id, &gone, &misses);
     if (err == 0 && id) {
         sqlite3_stmt *st = catalog_stmt(c, catalog_sql_miss);
 

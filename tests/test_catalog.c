@@ -459,8 +459,90 @@ static void test_runs_and_frontier(void **state)
     assert_int_equal(run.finished, 1700000005);
     assert_string_equal(catalog_run_state_name(run.state), "finished");
     assert_string_equal(catalog_trigger_name(run.trigger), "manual");
+    /* Its frontier is gone; its counts stayed. */
+    assert_int_equal(run.pending, 0);
+    assert_int_equal(run.done, 1);
+    assert_int_equal(run.failed, 1);
     catalog_run_clear(&run);
+    assert_int_equal(catalog_frontier_pending(e->c, id, 10, &pending), 0);
+    assert_int_equal(pending.n, 0);
     record_free(r);
+}
+
+/* Runs a crash left: the next run of the source takes them over. */
+static void test_runs_after_a_crash(void **state)
+{
+    struct env *e = *state;
+    struct strlist pending = {0};
+    struct catalog_run run;
+    int64_t full, page, page2, live, id = 0;
+
+    /* An earlier process: a run of the source with two URLs pending (one
+     * done), and two single-page runs, one of a URL the full run has. */
+    assert_int_equal(catalog_run_start(e->c, "test", CATALOG_TRIGGER_SCHEDULE, &full), 0);
+    assert_int_equal(catalog_frontier_add(e->c, full, "https://archive.test/a"), 1);
+    assert_int_equal(catalog_frontier_add(e->c, full, "https://archive.test/b"), 1);
+    assert_int_equal(
+        catalog_frontier_mark(e->c, full, "https://archive.test/a", CATALOG_FRONTIER_DONE), 0);
+    assert_int_equal(catalog_run_start(e->c, "test", CATALOG_TRIGGER_PAGE, &page), 0);
+    assert_int_equal(catalog_frontier_add(e->c, page, "https://archive.test/p"), 1);
+    assert_int_equal(catalog_run_start(e->c, "test", CATALOG_TRIGGER_PAGE, &page2), 0);
+    assert_int_equal(catalog_frontier_add(e->c, page2, "https://archive.test/b"), 1);
+    /* A single-page run never takes over anything, even from its own
+     * process: page and page2 are still running. */
+    assert_int_equal(catalog_run_get(e->c, page, &run), 0);
+    assert_int_equal(run.state, CATALOG_RUN_RUNNING);
+    assert_true(run.single);
+    assert_string_equal(catalog_trigger_name(run.trigger), "manual");
+    catalog_run_clear(&run);
+    /* The crash; the next process starts a single-page run first. */
+    catalog_close(e->c);
+    e->c = fx_open(e->db, &e->now, false);
+    assert_int_equal(catalog_run_start(e->c, "test", CATALOG_TRIGGER_PAGE, &live), 0);
+    assert_int_equal(catalog_frontier_add(e->c, live, "https://archive.test/q"), 1);
+    e->now += 10;
+    assert_int_equal(catalog_run_resume(e->c, "test", &id), 0);
+    assert_int_equal(id, full);
+    assert_int_equal(catalog_frontier_pending(e->c, full, 10, &pending), 0);
+    assert_int_equal(pending.n, 2);
+    assert_string_equal(pending.v[0], "https://archive.test/b");
+    assert_string_equal(pending.v[1], "https://archive.test/p");
+    strlist_clear(&pending);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(catalog_run_get(e->c, i ? page2 : page, &run), 0);
+        assert_int_equal(run.state, CATALOG_RUN_FINISHED);
+        assert_int_equal(run.merged_into, full);
+        assert_int_equal(run.finished, 1700000010);
+        assert_int_equal(run.pending, 0);
+        catalog_run_clear(&run);
+    }
+    /* The live single-page run of this process is left alone. */
+    assert_int_equal(catalog_run_get(e->c, live, &run), 0);
+    assert_int_equal(run.state, CATALOG_RUN_RUNNING);
+    assert_int_equal(run.merged_into, 0);
+    assert_int_equal(run.pending, 1);
+    catalog_run_clear(&run);
+    assert_int_equal(catalog_run_finish(e->c, live, false), 0);
+    assert_int_equal(catalog_run_finish(e->c, full, false), 0);
+    assert_int_equal(catalog_run_resume(e->c, "test", &id), -ENOENT);
+
+    /* Only a single-page run left by a crash: nothing to resume; a new run
+     * of the source takes it over. */
+    assert_int_equal(catalog_run_start(e->c, "test", CATALOG_TRIGGER_PAGE, &page), 0);
+    assert_int_equal(catalog_frontier_add(e->c, page, "https://archive.test/r"), 1);
+    catalog_close(e->c);
+    e->c = fx_open(e->db, &e->now, false);
+    assert_int_equal(catalog_run_resume(e->c, "test", &id), -ENOENT);
+    assert_int_equal(catalog_run_start(e->c, "test", CATALOG_TRIGGER_MANUAL, &full), 0);
+    assert_int_equal(catalog_frontier_pending(e->c, full, 10, &pending), 0);
+    assert_int_equal(pending.n, 1);
+    assert_string_equal(pending.v[0], "https://archive.test/r");
+    strlist_clear(&pending);
+    assert_int_equal(catalog_run_get(e->c, page, &run), 0);
+    assert_int_equal(run.merged_into, full);
+    catalog_run_clear(&run);
+    assert_int_equal(catalog_run_unfinished(e->c, "test", &id), 0);
+    assert_int_equal(id, full);
 }
 
 static void test_batch_rollback(void **state)
@@ -605,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_never_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_frontier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs_after_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_handle, setup, teardown),

@@ -100,12 +100,50 @@ static const char v1_rows[] =
     "INSERT INTO urls(url, record, first_seen)"
     " VALUES('https://archive.test/document/77', 1, 1600000000);"
     "INSERT INTO versions(record, version, at, event) VALUES(1, 1, 1600000000, 'created');";
+/* Fetch state as versions 1 to 3 kept it, in urls keyed by URL alone:
+ * - the record's own URL, last fetched by its source: its state (and
+ *   validators) go to that source in version 4;
+ * - an alias of the record whose state another source wrote: the alias
+ *   stays, the state goes (that source fetches the URL again);
+ * - a URL that never led to a record: dropped. */
+static const char v1_fetch_rows[] =
+    "UPDATE urls SET source = 'test', etag = '\"e77\"', last_modified = 'Mon, 01 Jan 2024"
+    " 00:00:00 GMT', last_status = 200, next_due = 1700000100, last_attempt = 1600000000,"
+    " last_success = 1600000000 WHERE url = 'https://archive.test/document/77';"
+    "INSERT INTO urls(url, record, first_seen, source, etag, last_status, next_due,"
+    " last_attempt, last_success) VALUES('https://archive.test/document/77?print', 1,"
+    " 1600000000, 'other', '\"other\"', 200, 1700000100, 1600000000, 1600000000);"
+    "INSERT INTO urls(url, first_seen, source, last_status, failures, next_due, last_attempt,"
+    " error_category, error_message) VALUES('https://archive.test/failed/5', 1600000000,"
+    " 'test', 503, 2, 0, 1600000000, 'HTTP_5XX', 'HTTP 503');";
+/* The same fetch state as version 4 keeps it (per source and URL). */
+static const char v4_fetch_rows[] =
+    "INSERT INTO fetch_state(source, url, record, first_seen, etag, last_modified,"
+    " last_status, next_due, last_attempt, last_success) VALUES('test',"
+    " 'https://archive.test/document/77', 1, 1600000000, '\"e77\"', 'Mon, 01 Jan 2024"
+    " 00:00:00 GMT', 200, 1700000100, 1600000000, 1600000000);"
+    "INSERT INTO urls(url, record, first_seen) VALUES('https://archive.test/document/77?print',"
+    " 1, 1600000000);";
+/* Runs, from version 2 on: one finished (2 URLs done, 1 failed), one a
+ * crash left running with a URL pending. */
+static const char v2_run_rows[] =
+    "INSERT INTO runs(id, source, kind, state, started, finished) VALUES"
+    " (7, 'test', 'schedule', 'finished', 1600000000, 1600000100),"
+    " (8, 'test', 'manual', 'running', 1600000200, NULL);"
+    "INSERT INTO frontier(run, url, state, updated) VALUES"
+    " (7, 'https://archive.test/a', 'done', 1), (7, 'https://archive.test/b', 'done', 1),"
+    " (7, 'https://archive.test/c', 'failed', 1), (8, 'https://archive.test/d', 'pending', 1);";
+/* What version 3 added: the record in the full-text index. */
+static const char v3_rows[] =
+    "INSERT INTO records_fts(rowid, title, summary, source_text, doc_text) VALUES(1,"
+    " 'Old record', 'A summary.', 'Contributed by Jamil Hasanli and translated by Gary"
+    " Goldberg.', 'Talks with Khrushchev.');";
 /* What version 2 added for the same record. */
 static const char v2_rows[] = "INSERT INTO people(record, role, pos, name, name_fold)"
                               " VALUES(1, 1, 0, 'Jamil Hasanli', 'jamil hasanli'),"
                               " (1, 2, 0, 'Gary Goldberg', 'gary goldberg');";
 
-static void check_migrated(struct env *e, bool with_data)
+static void check_migrated(struct env *e, bool with_data, bool with_runs)
 {
     struct catalog *c = fx_open(e->db, &e->now, false);
     const char *expect = with_data ? "77" : "";
@@ -134,6 +172,61 @@ static void check_migrated(struct env *e, bool with_data)
     assert_string_equal(keys, expect);
     free(keys);
     assert_int_equal(catalog_check(c, true), 0);
+    if (with_data) {
+        struct catalog_fetch_state fs;
+        struct strlist due = {0};
+
+        /* version 4: fetch state per (source, URL), migrated as the step
+         * says */
+        assert_int_equal(
+            catalog_fetch_get_source(c, "test", "https://archive.test/document/77", &fs), 0);
+        assert_string_equal(fs.etag, "\"e77\"");
+        assert_string_equal(fs.last_modified, "Mon, 01 Jan 2024 00:00:00 GMT");
+        assert_int_equal(fs.last_attempt, 1600000000);
+        assert_int_equal(fs.record, 1);
+        catalog_fetch_state_clear(&fs);
+        assert_int_equal(
+            catalog_fetch_get_source(c, "other", "https://archive.test/document/77", &fs), -ENOENT);
+        assert_int_equal(
+            catalog_fetch_get_source(c, "other", "https://archive.test/document/77?print", &fs),
+            -ENOENT);
+        /* still an alias of the record, for its source, never fetched by it */
+        assert_int_equal(
+            catalog_fetch_get_source(c, "test", "https://archive.test/document/77?print", &fs), 0);
+        assert_null(fs.etag);
+        assert_int_equal(fs.last_attempt, 0);
+        assert_int_equal(fs.record, 1);
+        catalog_fetch_state_clear(&fs);
+        assert_int_equal(catalog_fetch_get_source(c, "test", "https://archive.test/failed/5", &fs),
+                         -ENOENT);
+        assert_int_equal(catalog_fetch_get(c, "https://archive.test/failed/5", &fs), -ENOENT);
+        assert_int_equal(catalog_fetch_due(c, "test", 1700000200, 10, &due), 0);
+        assert_int_equal(due.n, 1);
+        assert_string_equal(due.v[0], "https://archive.test/document/77");
+        strlist_clear(&due);
+        assert_int_equal(raw_int(e->db, "SELECT count(*) FROM urls"), 2);
+        assert_int_equal(raw_int(e->db, "SELECT count(*) FROM fetch_state"), 1);
+    }
+    if (with_runs) {
+        struct catalog_run run;
+        struct strlist pending = {0};
+
+        /* version 5: a finished run keeps its counts, not its frontier;
+         * an unfinished one keeps both, and resumes as a run of the source */
+        assert_int_equal(catalog_run_get(c, 7, &run), 0);
+        assert_int_equal(run.done, 2);
+        assert_int_equal(run.failed, 1);
+        assert_int_equal(run.pending, 0);
+        assert_false(run.single);
+        catalog_run_clear(&run);
+        assert_int_equal(raw_int(e->db, "SELECT count(*) FROM frontier WHERE run = 7"), 0);
+        assert_int_equal(catalog_frontier_pending(c, 8, 10, &pending), 0);
+        assert_int_equal(pending.n, 1);
+        strlist_clear(&pending);
+        assert_int_equal(catalog_run_get(c, 8, &run), 0);
+        assert_int_equal(run.state, CATALOG_RUN_RUNNING);
+        catalog_run_clear(&run);
+    }
     if (with_data) {
         struct record *r = fx_record("77", "Old record");
         struct catalog_history h;
@@ -168,16 +261,21 @@ static void test_migrate_from_each_version(void **state)
 
     /* Version 0: an empty file. */
     fclose(fopen(e->db, "w"));
-    check_migrated(e, false);
+    check_migrated(e, false, false);
     for (int v = 1; v < CATALOG_SCHEMA_VERSION; v++) {
         fx_rmtree(e->dir);
         assert_int_equal(mkdir(e->dir, 0700), 0);
         assert_int_equal(catalog_create_version(e->db, v, err, sizeof(err)), 0);
         assert_int_equal(raw_int(e->db, "PRAGMA user_version"), v);
         raw_exec(e->db, v1_rows);
+        raw_exec(e->db, v < 4 ? v1_fetch_rows : v4_fetch_rows);
+        if (v >= 2)
+            raw_exec(e->db, v2_run_rows);
         if (v >= 2)
             raw_exec(e->db, v2_rows);
-        check_migrated(e, true);
+        if (v >= 3)
+            raw_exec(e->db, v3_rows);
+        check_migrated(e, true, v >= 2);
     }
     assert_int_equal(catalog_create_version(e->db, 1, err, sizeof(err)), -EEXIST);
     assert_int_equal(catalog_create_version(e->db, 0, err, sizeof(err)), -EINVAL);
