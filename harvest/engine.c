@@ -10,10 +10,15 @@
  * Each URL is a job with an explicit state (enum job_state) driven by
  * job_step(); a run is driven by run_pump(), which asks the frontier for
  * the next job and arms the run's one timer for the time the frontier
- * names. A run ends when its discovery has finished and its frontier is
- * drained; its frontier in the sink is written in the same transaction as
- * each outcome, so a run cut short at any instant is resumed by the next
- * harvest_run_start() of its source.
+ * names. Politeness is per host across the whole engine: every run's
+ * frontier, single-page fetches included, shares the engine's host table
+ * (frontier_hosts), so two runs on one host keep its delay and
+ * concurrency together, the strictest of their settings applying; when a
+ * transfer of one run ends, the other runs are pumped too, as their hosts
+ * may have become free. A run ends when its discovery has finished and
+ * its frontier is drained; its frontier in the sink is written in the
+ * same transaction as each outcome, so a run cut short at any instant is
+ * resumed by the next harvest_run_start() of its source.
  */
 #include "harvest.h"
 
@@ -133,7 +138,8 @@ struct harvest_engine {
     struct engine_run *runs;
     struct event *reaper; /* frees finished runs outside their callbacks */
     struct engine_run *dead;
-    bool stopping; /* harvest_engine_stop() was called */
+    struct frontier_hosts *hosts; /* politeness per host, shared by every run */
+    bool stopping;                /* harvest_engine_stop() was called */
     struct engine_lastmods lm;
 };
 
@@ -150,6 +156,15 @@ static void engine_release(struct harvest_engine *e)
             run_kick(r);
         }
     }
+}
+
+/* A transfer of run r ended, or r let go of its hosts: the other runs
+ * may wait for the same hosts, so they look again on the next loop turn. */
+static void engine_wake_others(struct harvest_engine *e, const struct engine_run *r)
+{
+    for (struct engine_run *o = e->runs; o; o = o->next)
+        if (o != r && !o->finished && !o->held)
+            run_kick(o);
 }
 
 static int64_t engine_now_ms(void)
@@ -224,6 +239,8 @@ static void engine_reap(evutil_socket_t fd, short what, void *arg)
 
         e->dead = r->next;
         run_free(r);
+        /* its settings no longer count on its hosts */
+        engine_wake_others(e, NULL);
     }
 }
 
@@ -445,7 +462,8 @@ static void run_add_records(struct engine_run *r, const char *const *urls, const
                 continue; /* in this run's stored frontier already */
             if (!r->every_url &&
                 (lastmod_skip(r, batch[k], mods[k]) ||
-                 (e->sink.url_state(e->sink.data, batch[k], &st) == 0 && st.next_due > now))) {
+                 (e->sink.url_state(e->sink.data, r->src.name, batch[k], &st) == 0 &&
+                  st.next_due > now))) {
                 free(st.etag);
                 free(st.last_modified);
                 if (e->sink.frontier_skip(e->sink.data, r->id, batch[k]) == 0) {
@@ -494,7 +512,7 @@ static bool run_known(const char *url, void *data)
     struct engine_run *r = data;
     struct harvest_engine *e = r->e;
     struct harvest_url_state st = {0};
-    bool known = e->sink.url_state(e->sink.data, url, &st) == 0 && st.has_record;
+    bool known = e->sink.url_state(e->sink.data, r->src.name, url, &st) == 0 && st.has_record;
 
     free(st.etag);
     free(st.last_modified);
@@ -730,6 +748,7 @@ static void job_fetched(struct fetch_response *resp, void *data)
     if (cat == PROV_HTTP_4XX && (resp->status == 404 || resp->status == 410))
         fo.category = PROV_OK; /* final: the catalog counts it towards gone */
     disp = frontier_done(r->fr, j->url, &fo, engine_now_ms(), NULL);
+    engine_wake_others(e, r);
     if (resp->status > 0 || resp->category == PROV_OK)
         r->c.fetched++;
     if (disp == FRONTIER_RETRY) {
@@ -823,7 +842,8 @@ static void job_step(struct job *j)
         req.allow_file = r->src.allow_file;
         req.done = job_fetched;
         req.data = j;
-        if (j->kind == JOB_RECORD && e->sink.url_state(e->sink.data, j->url, &st) == 0) {
+        if (j->kind == JOB_RECORD &&
+            e->sink.url_state(e->sink.data, r->src.name, j->url, &st) == 0) {
             req.etag = st.etag;
             req.last_modified = st.last_modified;
         }
@@ -836,6 +856,7 @@ static void job_step(struct job *j)
             struct frontier_outcome fo = {.category = PROV_PROTOCOL_DENIED, .retry_after_ms = -1};
 
             frontier_done(r->fr, j->url, &fo, engine_now_ms(), NULL);
+            engine_wake_others(e, r);
             job_failed(j, PROV_PROTOCOL_DENIED, fetch_errmsg(e->fetch));
             job_finish(j);
         }
@@ -867,6 +888,7 @@ static void robots_fetched(struct fetch_response *resp, void *data)
     r->busy--;
     if (!resp->cancelled) {
         frontier_robots_done(r->fr, rf->url, &fo, resp->body, resp->body_len, engine_now_ms());
+        engine_wake_others(r->e, r);
         run_pump(r);
     }
     free(rf->url);
@@ -912,6 +934,7 @@ static void run_pump(struct engine_run *r)
 
                     r->busy--;
                     frontier_robots_done(r->fr, rf->url, &fo, NULL, 0, engine_now_ms());
+                    engine_wake_others(e, r);
                     free(rf->url);
                     free(rf);
                 }
@@ -968,16 +991,13 @@ static struct engine_run *run_new(struct harvest_engine *e, const struct harvest
     r->every_url = every_url;
     r->done = done;
     r->data = data;
+    /* The run's own part; the host-wide part is the engine's table's. */
     frontier_options_init(&fo);
     fo.concurrency = src->concurrency ? src->concurrency : 1;
-    fo.max_in_flight = e->o.max_in_flight;
     fo.delay_ms = (int64_t)src->delay_ms;
-    fo.crawl_delay_cap_ms = (int64_t)e->o.crawl_delay_max_ms;
-    fo.retry_after_cap_ms = (int64_t)e->o.retry_after_max_ms;
     fo.max_attempts = e->o.retries;
     fo.backoff_ms = (int64_t)e->o.retry_base_ms;
-    fo.pause_after = e->o.host_pause_after;
-    fo.seed = (uint64_t)engine_now_ms() ^ (uint64_t)(uintptr_t)r;
+    fo.hosts = e->hosts;
     r->fr = frontier_new(&fo);
     r->timer = evtimer_new(e->base, run_timer_cb, r);
     return r;
@@ -1054,7 +1074,10 @@ int harvest_run_start(struct harvest_engine *e, const struct harvest_source *src
         r->resumed = true;
         rc = run_add_pending(r);
     } else {
-        rc = e->sink.run_start(e->sink.data, src->name, t, &r->id);
+        /* A new run may have taken over URLs of runs a crash left. */
+        rc = e->sink.run_start(e->sink.data, src->name, t, false, &r->id);
+        if (rc == 0)
+            rc = run_add_pending(r);
     }
     if (rc < 0) {
         run_free(r);
@@ -1084,7 +1107,7 @@ int harvest_fetch_one(struct harvest_engine *e, const struct harvest_source *src
         return -EINVAL;
     r = run_new(e, src, HARVEST_MANUAL, true, done, data);
     r->single = true;
-    rc = r->fr ? e->sink.run_start(e->sink.data, src->name, HARVEST_MANUAL, &r->id) : -EINVAL;
+    rc = r->fr ? e->sink.run_start(e->sink.data, src->name, HARVEST_MANUAL, true, &r->id) : -EINVAL;
     if (rc < 0) {
         free(norm);
         run_free(r);
@@ -1149,6 +1172,7 @@ struct harvest_engine *harvest_engine_new(struct event_base *base, struct fetch 
                                           const struct harvest_options *o)
 {
     struct harvest_engine *e = xcalloc(1, sizeof(*e));
+    struct frontier_options fo;
 
     e->base = base;
     e->fetch = f;
@@ -1168,6 +1192,20 @@ struct harvest_engine *harvest_engine_new(struct event_base *base, struct fetch 
             e->o.max_in_flight = 32;
         if (e->o.retry_base_ms == 0)
             e->o.retry_base_ms = 1000;
+    }
+    frontier_options_init(&fo);
+    fo.max_in_flight = e->o.max_in_flight;
+    fo.crawl_delay_cap_ms = (int64_t)e->o.crawl_delay_max_ms;
+    fo.retry_after_cap_ms = (int64_t)e->o.retry_after_max_ms;
+    fo.pause_after = e->o.host_pause_after;
+    fo.seed = (uint64_t)engine_now_ms() ^ (uint64_t)(uintptr_t)e;
+    e->hosts = frontier_hosts_new(&fo);
+    if (e->hosts == NULL) {
+        /* caps beyond what the frontier takes (the configuration bounds
+         * them): the defaults rather than no shared politeness */
+        frontier_options_init(&fo);
+        fo.seed = (uint64_t)engine_now_ms() ^ (uint64_t)(uintptr_t)e;
+        e->hosts = frontier_hosts_new(&fo);
     }
     e->reaper = event_new(base, -1, 0, engine_reap, e);
     return e;
@@ -1197,6 +1235,7 @@ void harvest_engine_free(struct harvest_engine *e)
         run_free(r);
     }
     engine_reap(-1, 0, e);
+    frontier_hosts_free(e->hosts);
     lastmods_release(&e->lm);
     event_free(e->reaper);
     free(e);

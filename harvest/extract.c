@@ -51,6 +51,7 @@ struct extract_parse {
     processingInstructionSAXFunc pi;
     unsigned long nodes;
     bool node_limit; /* the parser was stopped at EXTRACT_NODE_MAX */
+    bool oom_stop;   /* the parser was stopped after an allocation failed */
     int cut_code;    /* first libxml2 error that drops part of the page */
 };
 
@@ -58,6 +59,12 @@ struct extract_parse {
  * parsed on this thread, this points at its state so the hook can tell
  * which errors cut the page short. NULL between pages. */
 static _Thread_local struct extract_parse *extract_active;
+
+/* libxml2 reported that an allocation failed during the current page
+ * (parse or XPath). Its parser may then drop content without another
+ * word, or loop (2.9.14), so such a page is stopped and never becomes a
+ * record (RELIABILITY.md H15). */
+static _Thread_local bool extract_oom;
 
 /* libxml2 error codes after which part of the page is missing. */
 static bool extract_cuts_page(int code)
@@ -69,11 +76,31 @@ static bool extract_cuts_page(int code)
            || code == XML_IO_ENCODER;
 }
 
+/* libxml2 reports its 10 MB text node limit as XML_ERR_NO_MEMORY too,
+ * with this phrase: that one is a property of the page, not of memory. */
+static bool extract_real_oom(xmlErrorPtr e)
+{
+    return e->code == XML_ERR_NO_MEMORY &&
+           !(e->str1 != NULL && strstr(e->str1, "huge text node") != NULL) &&
+           !(e->message != NULL && strstr(e->message, "huge text node") != NULL);
+}
+
 static void extract_xml_error(void *data, xmlErrorPtr e)
 {
     struct extract_parse *ps = extract_active;
 
     (void)data;
+    if (e != NULL && extract_real_oom(e)) {
+        /* xmlStopParser() here could free the input the parser is still
+         * reading; marking the end only makes its loops finish, and the
+         * next SAX callback stops it properly (extract_count). */
+        extract_oom = true;
+        if (ps != NULL && ps->ctxt != NULL) {
+            ps->ctxt->instate = XML_PARSER_EOF;
+            ps->ctxt->disableSAX = 1;
+        }
+        return;
+    }
     if (ps == NULL || e == NULL || (e->ctxt != NULL && e->ctxt != (void *)ps->ctxt))
         return;
     if (ps->cut_code == 0 && extract_cuts_page(e->code))
@@ -113,6 +140,13 @@ static bool extract_count(void *ctx, unsigned long n)
     xmlParserCtxtPtr ctxt = ctx;
     struct extract_parse *ps = ctxt->_private;
 
+    if (extract_oom) {
+        if (!ps->oom_stop) {
+            ps->oom_stop = true;
+            xmlStopParser(ctxt);
+        }
+        return false;
+    }
     ps->nodes += n;
     if (ps->nodes <= EXTRACT_NODE_MAX)
         return true;
@@ -348,6 +382,7 @@ int extract_page(const struct profile *p, const char *body, size_t len, const ch
     int rc;
 
     extract_result_clear(res);
+    extract_oom = false;
     if (p == NULL) {
         res->category = PROV_CONFIG;
         extract_text_reason(res->reason, sizeof(res->reason), "no extraction profile");
@@ -385,6 +420,10 @@ int extract_page(const struct profile *p, const char *body, size_t len, const ch
     doc = htmlCtxtReadMemory(ps.ctxt, in.len ? in.data : " ", in.len ? (int)in.len : 1, NULL,
                              "UTF-8", EXTRACT_PARSE_OPTIONS);
     extract_active = NULL;
+    if (extract_oom) {
+        rc = -EIO;
+        goto out;
+    }
     if (doc == NULL || xmlDocGetRootElement(doc) == NULL) {
         res->category = PROV_EXTRACT_EMPTY;
         extract_text_reason(res->reason, sizeof(res->reason), "no HTML document in %zu bytes", len);
@@ -427,6 +466,14 @@ int extract_page(const struct profile *p, const char *body, size_t len, const ch
     r = NULL;
     rc = 0;
 out:
+    if (extract_oom) {
+        record_free(res->record);
+        res->record = NULL;
+        res->category = PROV_INTERNAL;
+        extract_text_reason(res->reason, sizeof(res->reason),
+                            "libxml2 could not allocate memory; the page was not extracted");
+        rc = -EIO;
+    }
     record_free(r);
     if (fields)
         extract_fields_release(&d);

@@ -7,10 +7,22 @@
  * with jitter per URL, and a pause for a host that keeps failing
  * (RELIABILITY N14, N15, N23).
  *
+ * What to fetch is the run's (struct frontier); when a host may be asked
+ * is the host's, kept in a table (struct frontier_hosts) that every run of
+ * an engine shares: the last request start, the transfers in flight, the
+ * robots.txt rules and Crawl-delay, and the Retry-After and failure pause
+ * of each host hold across runs, so two runs on one host together keep
+ * its delay and concurrency (failures in a row count while runs use the
+ * host: the first run after an idle spell starts with none). When runs
+ * with different settings share a host, the strictest applies: the
+ * largest delay, the smallest concurrency, among the runs that have URLs
+ * of the host.
+ *
  * Internal to harvest/ (tests may include it). No event loop and no
  * clock: the caller passes `now` (milliseconds, any monotonic origin) and
  * arms one timer for the time frontier_next() returns. Every operation is
- * O(log n) in the URLs of a host plus O(log h) in the hosts.
+ * O(log n) in the URLs of a host plus O(log h) in the hosts; a call after
+ * another run changed a shared host costs O(h log h) in the run's hosts.
  */
 #ifndef PROVD_FRONTIER_H
 #define PROVD_FRONTIER_H
@@ -25,11 +37,14 @@
 /* "Wait until something is done": no timer is needed. */
 #define FRONTIER_NEVER INT64_MAX
 
+struct frontier_hosts;
+
 struct frontier_options {
     unsigned concurrency;       /* transfers in flight per host, >= 1 */
     unsigned max_in_flight;     /* transfers in flight in all, >= 1 */
     int64_t delay_ms;           /* least gap between starts on one host; 0: none */
-    unsigned jitter_pct;        /* gaps and back-offs vary by +-jitter_pct %, <= 50 */
+    unsigned jitter_pct;        /* gaps grow by up to jitter_pct %, back-offs vary by
+                                   +-jitter_pct %; <= 50 */
     int64_t crawl_delay_cap_ms; /* robots.txt Crawl-delay honoured up to this */
     int64_t retry_after_cap_ms; /* Retry-After honoured up to this */
     unsigned max_attempts;      /* fetches of one URL per run, >= 1 */
@@ -44,13 +59,38 @@ struct frontier_options {
     uint32_t (*random)(void *data);
     void *random_data;
     uint64_t seed;
+    /* The shared host table (borrowed; it must outlive the frontier), or
+     * NULL: a table of the frontier's own, made from these options. With
+     * a shared table, its own options decide jitter, randomness, the
+     * caps, the pause, robots.txt and max_in_flight (engine-wide); the
+     * frontier's decide its delay, concurrency, attempts and back-off. */
+    struct frontier_hosts *hosts;
 };
 
 /* Fill o with the defaults: concurrency 1, 32 in flight, delay 5 s,
- * jitter 15 %, Crawl-delay cap 60 s, Retry-After cap 1 h, 4 attempts,
- * back-off 1 s doubling up to 10 min, a 5-minute pause after 5 failures
- * in a row, robots.txt on. */
+ * jitter 15 % (gaps only lengthened: delay is a floor), Crawl-delay cap 60 s, Retry-After cap 1 h,
+ * 4 attempts, back-off 1 s doubling up to 10 min, a 5-minute pause after 5 failures in a row,
+ * robots.txt on. */
 void frontier_options_init(struct frontier_options *o);
+
+/* A new host table for frontiers that share politeness (one per engine),
+ * with a copy of o (its hosts field is ignored); NULL when o is out of
+ * bounds. Free it with frontier_hosts_free() after every frontier that
+ * uses it. */
+struct frontier_hosts *frontier_hosts_new(const struct frontier_options *o);
+
+/* Free hs and its hosts; NULL is allowed. */
+void frontier_hosts_free(struct frontier_hosts *hs);
+
+/* Transfers in flight on every host of hs, robots.txt included. */
+unsigned frontier_hosts_in_flight(const struct frontier_hosts *hs);
+
+/* The host of url as the runs see it now: the delay and concurrency that
+ * apply (the strictest of the runs with URLs there) and its transfers in
+ * flight; each out-pointer may be NULL. 0, -ENOENT when no run has used
+ * the host, -EINVAL when url has no host. */
+int frontier_hosts_get(const struct frontier_hosts *hs, const char *url, int64_t *delay_ms,
+                       unsigned *concurrency, unsigned *in_flight);
 
 /* The queue of one run. Opaque. */
 struct frontier;
@@ -59,12 +99,15 @@ struct frontier;
  * bounds (see the fields); the caller frees it with frontier_free(). */
 struct frontier *frontier_new(const struct frontier_options *o);
 
-/* Free f and everything it holds; NULL is allowed. */
+/* Free f and everything it holds; NULL is allowed. Transfers of f still
+ * in flight (a shutdown) stop counting on their hosts, and f stops
+ * counting as a user of its hosts' settings. */
 void frontier_free(struct frontier *f);
 
-/* Set the gap and concurrency for the host of url (for a source whose
- * settings differ from the defaults; when two sources share a host, the
- * caller passes the stricter values). Returns 0 or -EINVAL. */
+/* Set this run's gap and concurrency for the host of url (for a source
+ * whose settings differ from the frontier's defaults). The host applies
+ * the strictest values of all the runs that use it. Returns 0 or
+ * -EINVAL. */
 int frontier_set_host(struct frontier *f, const char *url, int64_t delay_ms, unsigned concurrency);
 
 /* Queue url (normalised by discover_url_normalize()) with the caller's
@@ -92,7 +135,8 @@ struct frontier_job {
 enum frontier_status {
     FRONTIER_READY,   /* *job is filled: act on it, then call again */
     FRONTIER_WAIT,    /* nothing may start before *wake_at (FRONTIER_NEVER:
-                         not before a frontier_done(), _robots_done() or _add()) */
+                         not before a frontier_done(), _robots_done() or _add(),
+                         of this run or of another run sharing the host table) */
     FRONTIER_DRAINED, /* nothing queued and nothing in flight */
 };
 

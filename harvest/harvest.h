@@ -122,6 +122,10 @@ struct harvest_source {
     const char *listing_links; /* XPath of record links */
     const char *listing_next;  /* XPath of the next-page link, or NULL */
     unsigned listing_first_page;
+    /* Politeness is per host across the engine: every run and single-page
+     * fetch shares one record of each host's starts, transfers, robots.txt
+     * and pauses, and while runs of sources with different settings use a
+     * host, the largest delay and the smallest concurrency apply. */
     uint64_t delay_ms;    /* between request starts to one host */
     unsigned concurrency; /* transfers in flight per host */
     uint64_t recheck_ms;  /* known URLs are re-fetched spread over this */
@@ -153,7 +157,7 @@ struct harvest_page {
     int64_t next_due; /* Unix seconds of the next re-check */
 };
 
-/* What the sink knows about one URL. */
+/* What the sink knows about one URL of one source. */
 struct harvest_url_state {
     char *etag;          /* owned; NULL when none */
     char *last_modified; /* owned; NULL when none */
@@ -168,8 +172,13 @@ struct harvest_url_state {
  * pending in the run's frontier. */
 struct harvest_sink {
     void *data;
-    int (*run_start)(void *data, const char *source, enum harvest_trigger t, int64_t *run_id);
-    /* The newest run of source that a crash left unfinished: 0, or -ENOENT. */
+    /* single: a run of one URL (harvest_fetch_one()), not of the source.
+     * A run of the source takes over the runs of that source an earlier
+     * process left unfinished (their pending URLs join its frontier). */
+    int (*run_start)(void *data, const char *source, enum harvest_trigger t, bool single,
+                     int64_t *run_id);
+    /* The newest run of the whole source that a crash left unfinished
+     * (having taken over the others, as run_start does): 0, or -ENOENT. */
     int (*run_unfinished)(void *data, const char *source, int64_t *run_id);
     int (*run_finish)(void *data, int64_t run_id, bool aborted);
     /* Add n URLs to the run's frontier in one transaction; added[i] tells
@@ -182,8 +191,10 @@ struct harvest_sink {
     /* Append up to max URLs of source due for a re-check at now (Unix
      * seconds). */
     int (*due)(void *data, const char *source, int64_t now, size_t max, struct strlist *urls);
-    /* -ENOENT when the URL was never fetched. */
-    int (*url_state)(void *data, const char *url, struct harvest_url_state *st);
+    /* What source knows of url (each source keeps its own validators and
+     * due time for a URL that several sources list); -ENOENT when source
+     * never fetched it. */
+    int (*url_state)(void *data, const char *source, const char *url, struct harvest_url_state *st);
     /* outcome: 0 new, 1 changed, 2 unchanged, 3 kept (a partial parse of a
      * complete record). */
     int (*store)(void *data, const struct harvest_page *pg, const struct record *r, int *outcome);
@@ -240,7 +251,8 @@ int harvest_run_start(struct harvest_engine *e, const struct harvest_source *src
 int harvest_run_add_url(struct harvest_engine *e, int64_t run_id, const char *url);
 
 /* Fetch and store one page of src now, as a run of its own with trigger
- * manual, even while the source's own run goes on. */
+ * manual, even while the source's own run goes on; it waits its turn on
+ * the page's host like any run's request. */
 int harvest_fetch_one(struct harvest_engine *e, const struct harvest_source *src, const char *url,
                       harvest_run_done_fn done, void *data, int64_t *run_id);
 

@@ -344,8 +344,16 @@ static int child_setup(const struct worker_options *opts, pid_t parent)
     if (setrlimit(RLIMIT_CORE, &rl) < 0)
         return -errno;
     rl.rlim_cur = rl.rlim_max = 16;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return -errno;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        /* Lowering a hard limit never fails on Linux itself; valgrind,
+         * which keeps descriptors of its own above the limit, refuses any
+         * hard limit but its own with EPERM. The soft limit still holds. */
+        if (errno != EPERM || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return -errno;
+        rl.rlim_cur = 16;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return -errno;
+    }
     child_watch_allocations(opts);
 #ifdef WORKER_HAVE_SECCOMP
     if (child_seccomp() == 0)

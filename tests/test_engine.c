@@ -7,6 +7,11 @@
  * it has proved right for the source (issue 4, discover.h's rule): it
  * must first agree with the content, including once where both moved; a
  * contradiction (content changed, lastmod not) takes the trust away.
+ *
+ * test_shared_politeness: politeness is per host across the engine (issue
+ * 4): two sources on one host harvested at once, and a single-page fetch
+ * of a third source meanwhile, keep the strictest delay and concurrency
+ * between any two requests, read from fakesite's request log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,7 +66,8 @@ static struct fake_url *fake_find(struct fake_sink *f, const char *url, bool add
     return &f->urls[f->n++];
 }
 
-static int fake_run_start(void *d, const char *source, enum harvest_trigger t, int64_t *id)
+static int fake_run_start(void *d, const char *source, enum harvest_trigger t, bool single,
+                          int64_t *id)
 {
     *id = ++((struct fake_sink *)d)->next_run;
     return 0;
@@ -100,7 +106,8 @@ static int fake_due(void *d, const char *source, int64_t now, size_t max, struct
 }
 
 /* Every URL is due: only lastmod may skip one in these tests. */
-static int fake_url_state(void *d, const char *url, struct harvest_url_state *st)
+static int fake_url_state(void *d, const char *source, const char *url,
+                          struct harvest_url_state *st)
 {
     struct fake_url *u = fake_find(d, url, false);
 
@@ -214,8 +221,11 @@ static void world_start_site(struct world *w)
     snprintf(portfile, sizeof(portfile), "%s/port", w->dir);
     w->site = fork();
     if (w->site == 0) {
+        char log[128];
+
+        snprintf(log, sizeof(log), "%s/requests.log", w->dir);
         execl(bin, bin, "--root", root, "--port", "0", "--port-file", portfile, "--lifetime", "300",
-              (char *)NULL);
+              "--log", log, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500 && port[0] == '\0'; i++) {
@@ -391,10 +401,178 @@ static void test_sitemap_lastmod_trust(void **state)
     assert_int_equal(w->last.changed, 1);
 }
 
+/* ---- politeness shared by runs ------------------------------------------- */
+
+/* Two sources on one host: A asks for 300 ms and 2 in flight, B for 150
+ * ms and 1; the host gets the stricter of each. */
+#define SHARED_DELAY_A 300
+#define SHARED_DELAY_B 150
+#define SHARED_SLOW_MS 700
+/* A request's start in the engine and its arrival in fakesite's log are
+ * apart by the loopback connect and send, which varies by a few ms and,
+ * when the two cores are busy with other builds, by up to a scheduler
+ * slice or two; 40 ms covers that and stays far below the delays. */
+#define SHARED_SLACK_MS 40
+
+struct logged {
+    long long ms;
+    char path[160];
+};
+
+/* fakesite's request log: arrival ms and path of each request. */
+static size_t read_log(const char *dir, struct logged *v, size_t max)
+{
+    char path[128], line[1024];
+    size_t n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/requests.log", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (n < max && fgets(line, sizeof(line), f)) {
+        char method[16];
+
+        if (sscanf(line, "%lld\t%15s\t%159s", &v[n].ms, method, v[n].path) == 3)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+struct shared_runs {
+    int done;
+    int64_t a_id, b_id;
+    /* CLOCK_MONOTONIC ms (fakesite's log clock) when the runs of sources a
+     * and b ended: their settings count on the host until then */
+    long long a_end, b_end;
+};
+
+static void shared_done(int64_t run_id, const struct harvest_counters *c, bool failed,
+                        const char *error, void *data)
+{
+    struct shared_runs *sr = data;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (run_id == sr->a_id)
+        sr->a_end = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (run_id == sr->b_id)
+        sr->b_end = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    sr->done++;
+}
+
+static void test_shared_politeness(void **state)
+{
+    struct world *w = *state;
+    char a_urls[4][96], b_urls[3][96], one[96];
+    const char *a_list[4], *b_list[3];
+    struct harvest_source a = {.name = "a",
+                               .profile = "wilson",
+                               .urls = a_list,
+                               .n_urls = 4,
+                               .delay_ms = SHARED_DELAY_A,
+                               .concurrency = 2};
+    struct harvest_source b = {.name = "b",
+                               .profile = "wilson",
+                               .urls = b_list,
+                               .n_urls = 3,
+                               .delay_ms = SHARED_DELAY_B,
+                               .concurrency = 1};
+    struct harvest_source c = {.name = "c", .profile = "wilson", .delay_ms = 0, .concurrency = 4};
+    struct logged log[32];
+    int64_t id_c;
+    struct shared_runs sr = {0};
+    size_t n, robots = 0, from_b = 0, single = 0, both = 0;
+    long long min_gap = -1, need;
+
+    snprintf(a_urls[0], sizeof(a_urls[0]), "http://127.0.0.1:%u/p0.html", w->port);
+    snprintf(a_urls[1], sizeof(a_urls[1]), "http://127.0.0.1:%u/fault/delay/%d", w->port,
+             SHARED_SLOW_MS);
+    snprintf(a_urls[2], sizeof(a_urls[2]), "http://127.0.0.1:%u/p1.html", w->port);
+    snprintf(a_urls[3], sizeof(a_urls[3]), "http://127.0.0.1:%u/p1.html?again", w->port);
+    for (int i = 0; i < 4; i++)
+        a_list[i] = a_urls[i];
+    for (int i = 0; i < 3; i++) {
+        snprintf(b_urls[i], sizeof(b_urls[i]), "http://127.0.0.1:%u/p%d.html", w->port, i + 2);
+        b_list[i] = b_urls[i];
+    }
+    snprintf(one, sizeof(one), "http://127.0.0.1:%u/p5.html", w->port);
+    assert_int_equal(
+        harvest_run_start(w->engine, &a, HARVEST_MANUAL, true, shared_done, &sr, &sr.a_id, NULL),
+        0);
+    assert_int_equal(
+        harvest_run_start(w->engine, &b, HARVEST_MANUAL, true, shared_done, &sr, &sr.b_id, NULL),
+        0);
+    /* a manual single page of a source with no delay at all, once the
+     * runs have made three requests */
+    for (int i = 0; i < 500 && read_log(w->dir, log, 32) < 3; i++) {
+        struct timeval tv = {0, 10000};
+
+        event_base_loopexit(w->base, &tv);
+        event_base_dispatch(w->base);
+    }
+    assert_int_equal(harvest_fetch_one(w->engine, &c, one, shared_done, &sr, &id_c), 0);
+    for (int i = 0; i < 1500 && sr.done < 3; i++) {
+        struct timeval tv = {0, 10000};
+
+        event_base_loopexit(w->base, &tv);
+        event_base_dispatch(w->base);
+    }
+    assert_int_equal(sr.done, 3);
+
+    n = read_log(w->dir, log, 32);
+    /* robots.txt once for the host, then 4 + 3 + 1 pages */
+    assert_int_equal(n, 9);
+    for (size_t i = 0; i < n; i++) {
+        long flight = 1;
+
+        robots += strcmp(log[i].path, "/robots.txt") == 0;
+        from_b += strcmp(log[i].path, "/p2.html") == 0 || strcmp(log[i].path, "/p3.html") == 0 ||
+                  strcmp(log[i].path, "/p4.html") == 0;
+        if (strcmp(log[i].path, "/p5.html") == 0) {
+            single++;
+            /* it waited its turn behind the runs' requests */
+            assert_true(i >= 3);
+        }
+        /* the host's delay: the largest of the runs going on at the
+         * request's start (a's 300 ms, else b's 150 ms, else c's none);
+         * its concurrency: the smallest (b's 1 while b goes on, else a's
+         * 2, the only one the slow reply could exceed) */
+        need = log[i].ms <= sr.a_end ? SHARED_DELAY_A : log[i].ms <= sr.b_end ? SHARED_DELAY_B : 0;
+        if (i > 0 && log[i].ms <= sr.a_end && log[i].ms <= sr.b_end) {
+            both++;
+            if (min_gap < 0 || log[i].ms - log[i - 1].ms < min_gap)
+                min_gap = log[i].ms - log[i - 1].ms;
+        }
+        if (i > 0 && log[i].ms - log[i - 1].ms < need - SHARED_SLACK_MS)
+            fail_msg("%s arrived %lld ms after the request before; the host's delay is %lld ms",
+                     log[i].path, log[i].ms - log[i - 1].ms, need);
+        /* a slow reply holds one transfer until it is answered */
+        for (size_t k = 0; k < i; k++)
+            if (strncmp(log[k].path, "/fault/delay/", 13) == 0 &&
+                log[k].ms + SHARED_SLOW_MS - SHARED_SLACK_MS > log[i].ms)
+                flight++;
+        if (flight > (log[i].ms <= sr.b_end ? 1 : 2))
+            fail_msg("%s arrived %lld ms after the first request with %ld in flight", log[i].path,
+                     log[i].ms - log[0].ms, flight);
+    }
+    printf("shared host: %zu requests, %zu while both runs went on, least gap then %lld ms "
+           "(stricter delay %d ms)\n",
+           n, both, min_gap, SHARED_DELAY_A);
+    /* b's three pages, each at least 300 ms after the one before while a
+     * goes on, keep b going for three requests at least */
+    assert_true(both >= 3);
+    assert_int_equal(robots, 1);
+    assert_int_equal(from_b, 3);
+    assert_int_equal(single, 1);
+    assert_true(min_gap >= SHARED_DELAY_A - SHARED_SLACK_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sitemap_lastmod_trust, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_politeness, setup, teardown),
     };
     int rc;
 

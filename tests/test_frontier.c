@@ -4,8 +4,9 @@
  * loop that does what the real engine does (call frontier_next(), start
  * jobs, sleep until the one wake-up time or the next transfer end). The
  * simulation checks politeness on every start: no two starts on one host
- * closer than delay * (1 - jitter), concurrency never exceeded, and never
- * a wake-up without something to do.
+ * closer than delay (jitter only lengthens gaps), concurrency never
+ * exceeded, and never a wake-up without something to do. test_shared_hosts
+ * drives two frontiers on one host table, as two runs of an engine.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -161,15 +162,15 @@ static void sim_start(struct sim *s, const struct frontier_job *job)
 {
     int h = host_index(job->url);
     struct host_log *hl = &s->hosts[h];
-    int64_t floor = s->o.delay_ms - s->o.delay_ms * (int64_t)s->o.jitter_pct / 100;
+    int64_t floor = s->o.delay_ms;
 
     if (hl->last_start != INT64_MIN) {
         int64_t gap = s->now - hl->last_start;
         if (gap < hl->min_gap)
             hl->min_gap = gap;
         if (gap < floor)
-            fail_msg("host %d: starts %lld ms apart, delay %lld jitter %u%%", h, (long long)gap,
-                     (long long)s->o.delay_ms, s->o.jitter_pct);
+            fail_msg("host %d: starts %lld ms apart, delay %lld", h, (long long)gap,
+                     (long long)s->o.delay_ms);
     }
     hl->last_start = s->now;
     if (hl->starts < 8)
@@ -304,6 +305,15 @@ static struct frontier_options base_options(void)
     return o;
 }
 
+/* "http://hH.test/TAG/I" in a static buffer: frontier_add() copies it. */
+static const char *tmp_url(int h, const char *tag, int i)
+{
+    static char buf[64];
+
+    snprintf(buf, sizeof(buf), "http://h%d.test/%s/%d", h, tag, i);
+    return buf;
+}
+
 /* ---- Tests --------------------------------------------------------------- */
 
 static void test_politeness(void **state)
@@ -326,7 +336,7 @@ static void test_politeness(void **state)
     assert_int_equal(s.fetches, 60);
     assert_int_equal(s.finished, 60);
     for (int h = 0; h < 3; h++) {
-        assert_true(s.hosts[h].min_gap >= 800);
+        assert_true(s.hosts[h].min_gap >= 1000);
         assert_true(s.hosts[h].max_in_flight <= 2);
         assert_int_equal(s.hosts[h].fetches, 20);
     }
@@ -337,11 +347,12 @@ static void test_politeness(void **state)
     sim_free(&s);
 }
 
-/* Jitter stays within its bounds and reaches them. */
+/* Jitter stays within its bounds and reaches them; it lengthens gaps
+ * only, so the delay is a floor. */
 static void test_jitter_bounds(void **state)
 {
     uint32_t (*fns[2])(void *) = {random_low, random_high};
-    const int64_t want[2] = {850, 1150};
+    const int64_t want[2] = {1000, 1150};
 
     (void)state;
     for (int k = 0; k < 2; k++) {
@@ -759,6 +770,340 @@ static void test_robots_expiry(void **state)
     sim_free(&s);
 }
 
+/* ---- Two runs on one host table ------------------------------------------ */
+
+#define MS_RUNS 2
+
+/* Two frontiers sharing a host table, driven like an engine drives its
+ * runs: each asks its own frontier, transfers end after a fixed latency,
+ * and every start is checked against the host's record of starts, whichever
+ * run made it. */
+struct msim {
+    struct frontier_hosts *hs;
+    struct frontier *f[MS_RUNS];
+    bool free_drained; /* free a run's frontier once it drains */
+    int64_t now, lat;
+    struct mflight {
+        char *url;
+        int run;
+        bool robots;
+        unsigned attempt;
+        int64_t end;
+    } fl[SIM_FLIGHT];
+    size_t nfl;
+    outcome_fn outcome;
+    const char *robots_body;
+    struct {
+        int64_t last;
+        size_t starts;
+        int64_t at[64];
+        int run[64];
+        unsigned in_flight, max_in_flight;
+    } host[4];
+    size_t robots_fetches;
+    int64_t drained_at[MS_RUNS];
+};
+
+static void msim_init(struct msim *m, const struct frontier_options *ho)
+{
+    memset(m, 0, sizeof(*m));
+    m->hs = frontier_hosts_new(ho);
+    assert_non_null(m->hs);
+    m->lat = 10;
+    for (int h = 0; h < 4; h++)
+        m->host[h].last = INT64_MIN;
+    for (int r = 0; r < MS_RUNS; r++)
+        m->drained_at[r] = -1;
+}
+
+/* Run r: its own delay and concurrency, the shared table. */
+static void msim_run_new(struct msim *m, int r, int64_t delay_ms, unsigned concurrency)
+{
+    struct frontier_options o = base_options();
+
+    o.delay_ms = delay_ms;
+    o.concurrency = concurrency;
+    o.hosts = m->hs;
+    m->f[r] = frontier_new(&o);
+    assert_non_null(m->f[r]);
+}
+
+static void msim_start(struct msim *m, int r, const struct frontier_job *job)
+{
+    int h = host_index(job->url);
+
+    assert_true(h < 4 && m->nfl < SIM_FLIGHT);
+    if (m->host[h].starts < 64) {
+        m->host[h].at[m->host[h].starts] = m->now;
+        m->host[h].run[m->host[h].starts] = r;
+    }
+    m->host[h].starts++;
+    m->host[h].last = m->now;
+    if (++m->host[h].in_flight > m->host[h].max_in_flight)
+        m->host[h].max_in_flight = m->host[h].in_flight;
+    m->fl[m->nfl++] = (struct mflight){xstrdup(job->url), r, job->kind == FRONTIER_JOB_ROBOTS,
+                                       job->attempt, m->now + m->lat};
+}
+
+static void msim_finish_due(struct msim *m)
+{
+    for (size_t i = 0; i < m->nfl;) {
+        struct mflight fl = m->fl[i];
+        struct frontier_outcome o = {PROV_OK, 200, -1};
+        const char *body = m->robots_body;
+
+        if (fl.end > m->now) {
+            i++;
+            continue;
+        }
+        m->fl[i] = m->fl[--m->nfl];
+        m->host[host_index(fl.url)].in_flight--;
+        if (m->outcome)
+            m->outcome(NULL, fl.url, fl.attempt, &o, &body);
+        if (fl.robots)
+            assert_int_equal(frontier_robots_done(m->f[fl.run], fl.url, &o, body,
+                                                  body ? strlen(body) : 0, m->now),
+                             0);
+        else
+            assert_true(frontier_done(m->f[fl.run], fl.url, &o, m->now, NULL) >= 0);
+        free(fl.url);
+    }
+}
+
+/* Until every run drains. The run asked first changes after each start,
+ * as the order of an engine's timers is arbitrary. */
+static void msim_loop(struct msim *m)
+{
+    for (unsigned turn = 0;;) {
+        int64_t next = FRONTIER_NEVER;
+        bool live = false;
+
+        for (int k = 0; k < MS_RUNS; k++) {
+            int r = (int)((turn + (unsigned)k) % MS_RUNS);
+
+            struct frontier_job job;
+            int64_t wake;
+            enum frontier_status st;
+
+            if (m->f[r] == NULL)
+                continue;
+            while ((st = frontier_next(m->f[r], m->now, &job, &wake)) == FRONTIER_READY) {
+                if (job.kind == FRONTIER_JOB_ROBOTS)
+                    m->robots_fetches++;
+                if (job.kind == FRONTIER_JOB_FETCH || job.kind == FRONTIER_JOB_ROBOTS) {
+                    msim_start(m, r, &job);
+                    turn++;
+                }
+            }
+            if (st == FRONTIER_DRAINED) {
+                if (m->drained_at[r] < 0)
+                    m->drained_at[r] = m->now;
+                if (m->free_drained) {
+                    frontier_free(m->f[r]);
+                    m->f[r] = NULL;
+                    /* the other run may go faster now: ask them again */
+                    k = -1;
+                }
+                continue;
+            }
+            live = true;
+            if (wake < next)
+                next = wake;
+        }
+        if (!live && m->nfl == 0)
+            return;
+        for (size_t i = 0; i < m->nfl; i++)
+            if (m->fl[i].end < next)
+                next = m->fl[i].end;
+        if (next == FRONTIER_NEVER)
+            fail_msg("stuck at %lld", (long long)m->now);
+        assert_true(next >= m->now);
+        m->now = next;
+        msim_finish_due(m);
+    }
+}
+
+static void msim_free(struct msim *m)
+{
+    for (size_t i = 0; i < m->nfl; i++)
+        free(m->fl[i].url);
+    for (int r = 0; r < MS_RUNS; r++)
+        frontier_free(m->f[r]);
+    frontier_hosts_free(m->hs);
+}
+
+/* The least gap between consecutive starts on host h among starts
+ * [from, to). */
+static int64_t msim_min_gap(const struct msim *m, int h, size_t from, size_t to)
+{
+    int64_t min = INT64_MAX;
+
+    for (size_t i = from + 1; i < to && i < 64; i++)
+        if (m->host[h].at[i] - m->host[h].at[i - 1] < min)
+            min = m->host[h].at[i] - m->host[h].at[i - 1];
+    return min;
+}
+
+static void outcome_429_once(struct sim *s, const char *url, unsigned attempt,
+                             struct frontier_outcome *o, const char **body)
+{
+    (void)s;
+    o->category = PROV_OK;
+    o->http_status = 200;
+    o->retry_after_ms = -1;
+    if (strstr(url, "/limited") != NULL && attempt == 1) {
+        o->category = PROV_RATE_LIMITED;
+        o->http_status = 429;
+        o->retry_after_ms = 5000;
+    }
+    (void)body;
+}
+
+/*
+ * Politeness is the host's, not the run's: two runs on one host table
+ * - together keep the stricter delay and concurrency (1000 ms over 400,
+ *   1 over 2) between any two starts on the shared host, whichever run
+ *   made them, while each run's other host keeps that run's own pace;
+ * - once the strict run is gone, the other goes on at its own delay;
+ * - share one robots.txt fetch, and one Retry-After holds both back.
+ */
+static void test_shared_hosts(void **state)
+{
+    struct frontier_options ho = base_options();
+    struct msim m;
+    size_t both_until = 0;
+    int64_t delay;
+    unsigned conc;
+
+    (void)state;
+    ho.jitter_pct = 0;
+    msim_init(&m, &ho);
+    m.free_drained = true;
+    msim_run_new(&m, 0, 1000, 2);
+    msim_run_new(&m, 1, 400, 1);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(frontier_add(m.f[0], tmp_url(0, "a", i), NULL, 0), 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(frontier_add(m.f[1], tmp_url(0, "b", i), NULL, 0), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(frontier_add(m.f[1], tmp_url(1, "b", i), NULL, 0), 0);
+    assert_int_equal(frontier_hosts_get(m.hs, "http://h0.test/", &delay, &conc, NULL), 0);
+    assert_int_equal(delay, 1000);
+    assert_int_equal(conc, 1);
+    assert_int_equal(frontier_hosts_get(m.hs, "http://h1.test/", &delay, &conc, NULL), 0);
+    assert_int_equal(delay, 400);
+    assert_int_equal(frontier_hosts_get(m.hs, "http://h9.test/", NULL, NULL, NULL), -ENOENT);
+    msim_loop(&m);
+    assert_int_equal(m.host[0].starts, 14);
+    assert_int_equal(m.host[1].starts, 5);
+    assert_int_equal(m.host[0].max_in_flight, 1);
+    /* both runs took turns on h0 while both were there */
+    for (size_t i = 0; i < m.host[0].starts; i++)
+        if (m.host[0].at[i] <= m.drained_at[0])
+            both_until = i + 1;
+    assert_true(both_until >= 5);
+    print_message("    shared host: %zu starts while both runs were on it, least gap %lld ms; "
+                  "after: %lld ms\n",
+                  both_until, (long long)msim_min_gap(&m, 0, 0, both_until),
+                  (long long)msim_min_gap(&m, 0, both_until, m.host[0].starts));
+    assert_int_equal(msim_min_gap(&m, 0, 0, both_until), 1000);
+    assert_int_equal(msim_min_gap(&m, 0, both_until, m.host[0].starts), 400);
+    assert_int_equal(msim_min_gap(&m, 1, 0, m.host[1].starts), 400);
+    /* runs 0 and 1 both started on h0 before run 0 drained */
+    {
+        bool saw[2] = {false, false};
+        for (size_t i = 0; i < both_until; i++)
+            saw[m.host[0].run[i]] = true;
+        assert_true(saw[0] && saw[1]);
+    }
+    assert_int_equal(frontier_hosts_in_flight(m.hs), 0);
+    msim_free(&m);
+
+    /* one robots.txt for both runs; a Retry-After to one holds both */
+    ho.robots = true;
+    msim_init(&m, &ho);
+    m.outcome = outcome_429_once;
+    m.robots_body = "User-agent: *\nDisallow: /private\n";
+    msim_run_new(&m, 0, 100, 1);
+    msim_run_new(&m, 1, 100, 1);
+    assert_int_equal(frontier_add(m.f[0], "http://h0.test/limited", NULL, 0), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(frontier_add(m.f[1], tmp_url(0, "b", i), NULL, 0), 0);
+    msim_loop(&m);
+    assert_int_equal(m.robots_fetches, 1);
+    /* robots.txt at 0; /limited (run 0's only URL) gets a 429 with
+     * Retry-After 5 s 10 ms after its start: the next start on the host,
+     * from either run, is 5 s after that */
+    assert_int_equal(m.host[0].starts, 6);
+    assert_int_equal(m.host[0].at[0], 0);
+    {
+        size_t lim = 1;
+        while (lim < 6 && m.host[0].run[lim] != 0)
+            lim++;
+        assert_true(lim < 5);
+        assert_int_equal(m.host[0].at[lim + 1], m.host[0].at[lim] + 10 + 5000);
+    }
+    assert_int_equal(msim_min_gap(&m, 0, 0, 6), 100);
+    msim_free(&m);
+}
+
+/* Failures in a row on a shared host add up over the runs that use it, and
+ * the pause they cause holds for every run, later ones too; a run that
+ * comes after the host went idle starts with no failures counted. */
+static void test_shared_pause(void **state)
+{
+    struct frontier_options ho = base_options(), o = base_options();
+    struct frontier_outcome down = {PROV_HTTP_5XX, 503, -1};
+    struct frontier_hosts *hs;
+    struct frontier *f1, *f2, *f3;
+    struct frontier_job job;
+    int64_t wake;
+
+    (void)state;
+    ho.jitter_pct = 0;
+    ho.pause_after = 3;
+    ho.pause_ms = 60000;
+    hs = frontier_hosts_new(&ho);
+    o.delay_ms = 0;
+    o.concurrency = 2;
+    o.max_attempts = 1;
+    o.hosts = hs;
+    f1 = frontier_new(&o);
+    f2 = frontier_new(&o);
+    assert_int_equal(frontier_add(f1, "http://h0.test/down/1", NULL, 0), 0);
+    assert_int_equal(frontier_add(f1, "http://h0.test/down/2", NULL, 0), 0);
+    assert_int_equal(frontier_add(f2, "http://h0.test/down/3", NULL, 0), 0);
+    assert_int_equal(frontier_add(f2, "http://h0.test/ok", NULL, 0), 0);
+    /* three failures, two runs: the host pauses */
+    assert_int_equal(frontier_next(f1, 0, &job, &wake), FRONTIER_READY);
+    assert_int_equal(frontier_done(f1, job.url, &down, 10, NULL), FRONTIER_GIVEN_UP);
+    assert_int_equal(frontier_next(f2, 10, &job, &wake), FRONTIER_READY);
+    assert_string_equal(job.url, "http://h0.test/down/3");
+    assert_int_equal(frontier_done(f2, job.url, &down, 20, NULL), FRONTIER_GIVEN_UP);
+    assert_int_equal(frontier_next(f1, 20, &job, &wake), FRONTIER_READY);
+    assert_int_equal(frontier_done(f1, job.url, &down, 30, NULL), FRONTIER_GIVEN_UP);
+    assert_int_equal(frontier_next(f2, 30, &job, &wake), FRONTIER_WAIT);
+    assert_int_equal(wake, 60030);
+    assert_int_equal(frontier_next(f1, 30, &job, &wake), FRONTIER_DRAINED);
+    frontier_free(f1);
+    frontier_free(f2);
+    /* a later run: the pause still holds, the count starts afresh */
+    f3 = frontier_new(&o);
+    assert_int_equal(frontier_add(f3, "http://h0.test/down/4", NULL, 100), 0);
+    assert_int_equal(frontier_add(f3, "http://h0.test/down/5", NULL, 100), 0);
+    assert_int_equal(frontier_next(f3, 100, &job, &wake), FRONTIER_WAIT);
+    assert_int_equal(wake, 60030);
+    assert_int_equal(frontier_next(f3, 60030, &job, &wake), FRONTIER_READY);
+    assert_int_equal(frontier_done(f3, job.url, &down, 60040, NULL), FRONTIER_GIVEN_UP);
+    assert_int_equal(frontier_next(f3, 60040, &job, &wake), FRONTIER_READY);
+    assert_int_equal(job.kind, FRONTIER_JOB_FETCH);
+    assert_int_equal(frontier_done(f3, job.url, &down, 60050, NULL), FRONTIER_GIVEN_UP);
+    assert_int_equal(frontier_next(f3, 60050, &job, &wake), FRONTIER_DRAINED);
+    assert_int_equal(frontier_hosts_in_flight(hs), 0);
+    frontier_free(f3);
+    frontier_hosts_free(hs);
+}
+
 static void test_api_errors(void **state)
 {
     struct frontier_options o = base_options();
@@ -834,12 +1179,12 @@ static void test_many_urls(void **state)
     assert_int_equal(s.finished, 100000);
     for (int h = 0; h < 50; h++) {
         assert_int_equal(s.hosts[h].fetches, 2000);
-        assert_true(s.hosts[h].min_gap >= 90);
+        assert_true(s.hosts[h].min_gap >= 100);
         assert_true(s.hosts[h].max_in_flight <= 2);
     }
     assert_true(s.max_global <= 32);
-    /* 2000 starts per host at least 90 ms apart */
-    assert_true(s.now >= 1999 * 90);
+    /* 2000 starts per host at least 100 ms apart */
+    assert_true(s.now >= 1999 * 100);
     assert_true(dt < 20.0);
     sim_free(&s);
 }
@@ -853,7 +1198,8 @@ int main(void)
         cmocka_unit_test(test_backoff_sequence), cmocka_unit_test(test_host_pause),
         cmocka_unit_test(test_robots),           cmocka_unit_test(test_robots_failures),
         cmocka_unit_test(test_robots_expiry),    cmocka_unit_test(test_api_errors),
-        cmocka_unit_test(test_many_urls),
+        cmocka_unit_test(test_many_urls),        cmocka_unit_test(test_shared_hosts),
+        cmocka_unit_test(test_shared_pause),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
