@@ -1,18 +1,31 @@
 /*
  * api: the endpoints of provd's control socket (docs/API.md). Handlers
- * check their parameters, ask the daemon core or the catalog's reader
- * handle, and answer JSON; they never write to the catalog. Queries run
- * under the reader's budget: one that overruns answers 503, never stalls
- * the loop for long.
+ * check their parameters on the loop, where a bad request is answered 400
+ * at once, and answer JSON; they never write to the catalog. The catalog
+ * queries of /v1/records and its sub-paths, with the building and encoding
+ * of their JSON, run as jobs of the query pool (querypool.c) on threads
+ * with reader handles of their own; a full queue is answered 503 at once.
+ * Each job owns copies of its parameters and its answer; the loop sends
+ * the answer when the job comes back. GET /v1/status, the health query,
+ * builds its answer on the loop but takes the catalog's counts, which are
+ * linear in its size, on a pool of one thread of its own, so that it never
+ * waits behind heavy queries nor holds the loop. Without pools (the API
+ * fuzz target) the same jobs run on the loop, on the reader handle
+ * p->reader. Queries run under the readers' budget: one that overruns
+ * answers 503.
  */
 #include "provd.h"
 
 #include "log.h"
+#include "querypool.h"
 #include "strbuf.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,41 +37,26 @@ static const char *const filter_params[] = {
     "q",           "limit",      "cursor",    "format", NULL,
 };
 
-/* Answer a catalog failure with the fitting status. */
-static void api_catalog_error(struct control_req *req, struct catalog *c, int rc)
+/* What the query pool's reader handles and p->reader share: the budget of
+ * api-query-budget, in steps and in time. */
+static struct catalog_options api_reader_options(const struct config *conf)
 {
-    switch (rc) {
-    case -EINVAL:
-        control_reply_error(req, 400, "bad_parameter", "%s", catalog_errmsg(c));
-        return;
-    case -ENOENT:
-        control_reply_error(req, 404, "unknown_record", "%s", catalog_errmsg(c));
-        return;
-    case -EEXIST:
-        control_reply_error(req, 400, "ambiguous_key", "%s (add source=NAME)", catalog_errmsg(c));
-        return;
-    case -ETIMEDOUT:
-        control_reply_error(req, 503, "query_budget", "the query ran over its time budget: %s",
-                            catalog_errmsg(c));
-        return;
-    case -EBUSY:
-        control_reply_error(req, 503, "db_busy", "%s", catalog_errmsg(c));
-        return;
-    default:
-        control_reply_error(req, 500, "internal", "%s: %s", prov_category_name(catalog_category(c)),
-                            catalog_errmsg(c));
-        return;
-    }
+    /* 2 MiB of page cache each: the pool has several (bench/README.md,
+     * "Control socket", on memory). */
+    struct catalog_options o = {.readonly = true,
+                                .busy_timeout_ms = 200,
+                                .cache_kib = 2048,
+                                .budget = (unsigned long)conf->api_query_budget_ms * 40,
+                                .budget_ms = (unsigned)conf->api_query_budget_ms};
+    return o;
 }
 
-/* The reader handle, opened on first use (the writer creates the file). */
+/* The loop's reader handle, opened on first use (the writer creates the
+ * file). */
 static struct catalog *api_reader(struct provd *p, struct control_req *req)
 {
     if (p->reader == NULL) {
-        struct catalog_options o = {.readonly = true,
-                                    .busy_timeout_ms = 200,
-                                    .budget = (unsigned long)p->conf->api_query_budget_ms * 40,
-                                    .budget_ms = (unsigned)p->conf->api_query_budget_ms};
+        struct catalog_options o = api_reader_options(p->conf);
         struct catalog *c = NULL;
         int rc = catalog_open(p->conf->database, &o, &c);
 
@@ -70,6 +68,289 @@ static struct catalog *api_reader(struct provd *p, struct control_req *req)
         p->reader = c;
     }
     return p->reader;
+}
+
+/* ---- query jobs ------------------------------------------------------ */
+
+enum api_query {
+    API_STATUS,  /* GET /v1/status: the catalog's counts */
+    API_RECORDS, /* GET /v1/records */
+    API_RECORD,  /* GET /v1/records/{} */
+    API_HISTORY, /* GET /v1/records/{}/history */
+};
+
+#define API_KEPT_MAX 20
+/* Status queries that may wait for the status thread. */
+#define API_STATUS_DEPTH 64
+
+/* One query: its parameters (copies), then its answer. The loop fills the
+ * parameters before submitting and reads the answer after the job came
+ * back; a worker thread reads the one and writes the other in between.
+ * gone is the only field both touch at once. */
+struct api_job {
+    enum api_query what;
+    struct catalog_filter f; /* API_RECORDS: pointers into kept */
+    long limit;
+    const char *cursor;
+    const char *source, *ref; /* API_RECORD, API_HISTORY */
+    json_t *status_o;         /* API_STATUS: the loop's part of the answer */
+    const char *database;     /* API_STATUS */
+    char *kept[API_KEPT_MAX];
+    unsigned n_kept;
+    struct control_later *later;
+    atomic_bool gone; /* the client left: a job not begun is skipped */
+
+    int status;
+    char *body; /* JSON text; NULL when skipped or not encodable */
+};
+
+/* A copy of s that j owns (NULL stays NULL). */
+static const char *api_keep(struct api_job *j, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (j->n_kept == API_KEPT_MAX)
+        abort(); /* the handlers keep fewer: a programming error */
+    j->kept[j->n_kept] = xstrdup(s);
+    return j->kept[j->n_kept++];
+}
+
+static void api_job_free(struct api_job *j)
+{
+    for (unsigned i = 0; i < j->n_kept; i++)
+        free(j->kept[i]);
+    json_decref(j->status_o);
+    free(j->body);
+    free(j);
+}
+
+/* The answer: status and o (stolen), encoded. */
+static void api_job_answer(struct api_job *j, int status, json_t *o)
+{
+    j->status = status;
+    free(j->body);
+    j->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+}
+
+static void api_job_error(struct api_job *j, int status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void api_job_error(struct api_job *j, int status, const char *error, const char *fmt, ...)
+{
+    char detail[512];
+    char *clean;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    clean = text_utf8_sanitize(detail, strlen(detail));
+    api_job_answer(j, status, json_pack("{s:s, s:s}", "error", error, "detail", clean));
+    free(clean);
+}
+
+/* A catalog failure, with the fitting status. */
+static void api_job_catalog_error(struct api_job *j, struct catalog *c, int rc)
+{
+    switch (rc) {
+    case -EINVAL:
+        api_job_error(j, 400, "bad_parameter", "%s", catalog_errmsg(c));
+        return;
+    case -ENOENT:
+        api_job_error(j, 404, "unknown_record", "%s", catalog_errmsg(c));
+        return;
+    case -EEXIST:
+        api_job_error(j, 400, "ambiguous_key", "%s (add source=NAME)", catalog_errmsg(c));
+        return;
+    case -ETIMEDOUT:
+        api_job_error(j, 503, "query_budget", "the query ran over its time budget: %s",
+                      catalog_errmsg(c));
+        return;
+    case -EBUSY:
+        api_job_error(j, 503, "db_busy", "%s", catalog_errmsg(c));
+        return;
+    default:
+        api_job_error(j, 500, "internal", "%s: %s", prov_category_name(catalog_category(c)),
+                      catalog_errmsg(c));
+        return;
+    }
+}
+
+static void api_job_status(struct api_job *j, struct catalog *c)
+{
+    struct catalog_counts counts = {0};
+    json_t *o = j->status_o;
+
+    if (catalog_counts(c, NULL, &counts) < 0) {
+        api_job_catalog_error(j, c, -EIO);
+        return;
+    }
+    j->status_o = NULL;
+    json_object_set_new(o, "catalog",
+                        json_pack("{s:s, s:I, s:I, s:I, s:I}", "database", j->database, "records",
+                                  (json_int_t)counts.records, "active", (json_int_t)counts.active,
+                                  "gone", (json_int_t)counts.gone, "failing_urls",
+                                  (json_int_t)counts.failing));
+    api_job_answer(j, 200, o);
+}
+
+static void api_job_records(struct api_job *j, struct catalog *c)
+{
+    struct catalog_results res = {0};
+    json_t *arr;
+    int rc = catalog_search(c, &j->f, j->limit, j->cursor, &res);
+
+    if (rc < 0) {
+        api_job_catalog_error(j, c, rc);
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < res.n; i++)
+        json_array_append_new(arr, catalog_item_to_json(&res.items[i], 0));
+    api_job_answer(j, 200,
+                   json_pack("{s:o, s:s?}", "records", arr, "next", res.next ? res.next : NULL));
+    catalog_results_clear(&res);
+}
+
+static void api_job_record(struct api_job *j, struct catalog *c)
+{
+    struct catalog_detail d = {0};
+    int rc = catalog_show(c, j->source, j->ref, &d);
+
+    if (rc < 0) {
+        api_job_catalog_error(j, c, rc);
+        return;
+    }
+    api_job_answer(j, 200, catalog_detail_to_json(&d));
+    catalog_detail_clear(&d);
+}
+
+static void api_job_history(struct api_job *j, struct catalog *c)
+{
+    struct catalog_history h = {0};
+    int rc = catalog_history(c, j->source, j->ref, &h);
+
+    if (rc < 0) {
+        api_job_catalog_error(j, c, rc);
+        return;
+    }
+    api_job_answer(j, 200, catalog_history_to_json(&h));
+    catalog_history_clear(&h);
+}
+
+/* querypool_run_fn: on a query thread (or on the loop without a pool). */
+static void api_job_run(void *arg, struct catalog *c, const char *errmsg)
+{
+    struct api_job *j = arg;
+
+    if (atomic_load(&j->gone))
+        return;
+    if (c == NULL) {
+        api_job_error(j, 503, "db_unavailable", "%s", errmsg);
+        return;
+    }
+    switch (j->what) {
+    case API_STATUS:
+        api_job_status(j, c);
+        return;
+    case API_RECORDS:
+        api_job_records(j, c);
+        return;
+    case API_RECORD:
+        api_job_record(j, c);
+        return;
+    case API_HISTORY:
+        api_job_history(j, c);
+        return;
+    }
+}
+
+/* querypool_done_fn: on the loop; sends the answer. */
+static void api_job_done(void *arg, bool ran)
+{
+    static const char stopping[] = "{\"error\":\"stopping\",\"detail\":\"provd is stopping\"}";
+    struct api_job *j = arg;
+
+    if (!ran)
+        control_later_reply(j->later, 503, 1, stopping, sizeof(stopping) - 1);
+    else
+        control_later_reply(j->later, j->status, 0, j->body, j->body ? strlen(j->body) : 0);
+    api_job_free(j);
+}
+
+static void api_job_gone(void *arg)
+{
+    struct api_job *j = arg;
+
+    atomic_store(&j->gone, true);
+}
+
+/* Run j for req: on pool, or at once on the loop without one. A full
+ * queue is answered 503 at once. j is the callee's. */
+static void api_submit(struct provd *p, struct querypool *pool, struct control_req *req,
+                       struct api_job *j)
+{
+    struct querypool_stats st;
+    struct catalog *c;
+    int rc;
+
+    if (pool == NULL) {
+        c = api_reader(p, req);
+        if (c == NULL) {
+            api_job_free(j);
+            return;
+        }
+        j->later = control_req_later(req, NULL, NULL);
+        api_job_run(j, c, "");
+        api_job_done(j, true);
+        return;
+    }
+    rc = querypool_submit(pool, j, api_job_run, api_job_done);
+    if (rc == -EAGAIN) {
+        querypool_stats(pool, &st);
+        control_reply_error(req, 503, "queue_full",
+                            "%u queries are being answered and %u wait; try again later",
+                            st.running, st.queued);
+        api_job_free(j);
+        return;
+    }
+    if (rc < 0) {
+        control_reply_error(req, 503, "stopping", "provd is stopping");
+        api_job_free(j);
+        return;
+    }
+    /* The job may already run: the worker touches neither later nor the
+     * connection, and done() comes on this thread after we return. */
+    j->later = control_req_later(req, api_job_gone, j);
+}
+
+int provd_api_start(struct provd *p, char *err, size_t errlen)
+{
+    struct querypool_options o = {
+        .database = p->conf->database,
+        .reader = api_reader_options(p->conf),
+        .workers = p->conf->api_workers,
+        .depth = p->conf->api_queue_depth,
+    };
+
+    p->qpool = querypool_new(p->base, &o, err, errlen);
+    if (p->qpool == NULL)
+        return -EAGAIN;
+    /* GET /v1/status, the health query, has a thread of its own: it never
+     * waits behind the heavy queries, and its counts never hold the loop. */
+    o.workers = 1;
+    o.depth = API_STATUS_DEPTH;
+    p->status_pool = querypool_new(p->base, &o, err, errlen);
+    return p->status_pool ? 0 : -EAGAIN;
+}
+
+void provd_api_stop(struct provd *p)
+{
+    querypool_free(p->status_pool);
+    p->status_pool = NULL;
+    querypool_free(p->qpool);
+    p->qpool = NULL;
 }
 
 /* Read the filters of a query; 0, or -EINVAL after answering 400. */
@@ -139,33 +420,17 @@ static void api_status(struct control_req *req, void *data)
 {
     static const char *const none[] = {NULL};
     struct provd *p = data;
-    struct catalog_counts counts = {0};
     char line[256], at[32];
     json_t *o, *runs, *errs;
-    struct catalog *c;
+    struct api_job *j;
 
     if (control_req_check_params(req, none) < 0)
         return;
     provd_status_line(p, line, sizeof(line));
     catalog_format_time(p->started, at, sizeof(at));
-    o = json_pack("{s:s, s:i, s:s, s:s, s:s}", "version", PROVD_VERSION, "pid", (int)getpid(),
+    o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:n}", "version", PROVD_VERSION, "pid", (int)getpid(),
                   "started", at, "state", harvest_engine_runs(p->engine) ? "running" : "idle",
-                  "status_line", line);
-    c = api_reader(p, req);
-    if (c == NULL) {
-        json_decref(o);
-        return;
-    }
-    if (catalog_counts(c, NULL, &counts) < 0) {
-        json_decref(o);
-        api_catalog_error(req, c, -EIO);
-        return;
-    }
-    json_object_set_new(o, "catalog",
-                        json_pack("{s:s, s:I, s:I, s:I, s:I}", "database", p->conf->database,
-                                  "records", (json_int_t)counts.records, "active",
-                                  (json_int_t)counts.active, "gone", (json_int_t)counts.gone,
-                                  "failing_urls", (json_int_t)counts.failing));
+                  "status_line", line, "catalog");
     runs = json_array();
     for (struct provd_run *r = p->runs; r; r = r->next) {
         if (!r->finished)
@@ -182,7 +447,23 @@ static void api_status(struct control_req *req, void *data)
                                               e->message, "at", at));
     }
     json_object_set_new(o, "recent_errors", errs);
-    control_reply_json(req, 200, o);
+    if (p->qpool) {
+        struct querypool_stats st;
+
+        querypool_stats(p->qpool, &st);
+        json_object_set_new(
+            o, "queries",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "workers", (json_int_t)st.workers,
+                      "queue_depth", (json_int_t)st.depth, "running", (json_int_t)st.running,
+                      "queued", (json_int_t)st.queued, "queued_most", (json_int_t)st.queued_most,
+                      "answered", (json_int_t)st.done, "refused", (json_int_t)st.rejected));
+    }
+    /* The catalog's counts are added by the status thread. */
+    j = xcalloc(1, sizeof(*j));
+    j->what = API_STATUS;
+    j->status_o = o;
+    j->database = api_keep(j, p->conf->database);
+    api_submit(p, p->status_pool, req, j);
 }
 
 static void api_sources(struct control_req *req, void *data)
@@ -254,11 +535,8 @@ static void api_records(struct control_req *req, void *data)
 {
     struct provd *p = data;
     struct catalog_filter f;
-    struct catalog_results res = {0};
-    struct catalog *c;
+    struct api_job *j;
     long limit;
-    json_t *arr;
-    int rc;
 
     if (control_req_check_params(req, filter_params) < 0 || api_filter(req, &f) < 0 ||
         api_limit(req, &limit) < 0)
@@ -267,64 +545,49 @@ static void api_records(struct control_req *req, void *data)
         control_reply_error(req, 400, "bad_parameter", "format belongs to /v1/export");
         return;
     }
-    c = api_reader(p, req);
-    if (c == NULL)
+    j = xcalloc(1, sizeof(*j));
+    j->what = API_RECORDS;
+    j->limit = limit;
+    j->cursor = api_keep(j, control_req_param(req, "cursor"));
+    j->f.source = api_keep(j, f.source);
+    j->f.archive = api_keep(j, f.archive);
+    j->f.fund = api_keep(j, f.fund);
+    j->f.inventory = api_keep(j, f.inventory);
+    j->f.folder = api_keep(j, f.folder);
+    j->f.file = api_keep(j, f.file);
+    j->f.sheet = api_keep(j, f.sheet);
+    j->f.contributor = api_keep(j, f.contributor);
+    j->f.translator = api_keep(j, f.translator);
+    j->f.since = api_keep(j, f.since);
+    j->f.until = api_keep(j, f.until);
+    j->f.status = api_keep(j, f.status);
+    j->f.text = api_keep(j, f.text);
+    api_submit(p, p->qpool, req, j);
+}
+
+/* GET /v1/records/{} and /v1/records/{}/history. */
+static void api_one_record(struct control_req *req, void *data, enum api_query what)
+{
+    static const char *const allowed[] = {"source", NULL};
+    struct api_job *j;
+
+    if (control_req_check_params(req, allowed) < 0)
         return;
-    rc = catalog_search(c, &f, limit, control_req_param(req, "cursor"), &res);
-    if (rc < 0) {
-        api_catalog_error(req, c, rc);
-        return;
-    }
-    arr = json_array();
-    for (size_t i = 0; i < res.n; i++)
-        json_array_append_new(arr, catalog_item_to_json(&res.items[i], 0));
-    control_reply_json(
-        req, 200, json_pack("{s:o, s:s?}", "records", arr, "next", res.next ? res.next : NULL));
-    catalog_results_clear(&res);
+    j = xcalloc(1, sizeof(*j));
+    j->what = what;
+    j->source = api_keep(j, control_req_param(req, "source"));
+    j->ref = api_keep(j, control_req_arg(req, 0));
+    api_submit(data, ((struct provd *)data)->qpool, req, j);
 }
 
 static void api_record(struct control_req *req, void *data)
 {
-    static const char *const allowed[] = {"source", NULL};
-    struct provd *p = data;
-    struct catalog_detail d = {0};
-    struct catalog *c;
-    int rc;
-
-    if (control_req_check_params(req, allowed) < 0)
-        return;
-    c = api_reader(p, req);
-    if (c == NULL)
-        return;
-    rc = catalog_show(c, control_req_param(req, "source"), control_req_arg(req, 0), &d);
-    if (rc < 0) {
-        api_catalog_error(req, c, rc);
-        return;
-    }
-    control_reply_json(req, 200, catalog_detail_to_json(&d));
-    catalog_detail_clear(&d);
+    api_one_record(req, data, API_RECORD);
 }
 
 static void api_history(struct control_req *req, void *data)
 {
-    static const char *const allowed[] = {"source", NULL};
-    struct provd *p = data;
-    struct catalog_history h = {0};
-    struct catalog *c;
-    int rc;
-
-    if (control_req_check_params(req, allowed) < 0)
-        return;
-    c = api_reader(p, req);
-    if (c == NULL)
-        return;
-    rc = catalog_history(c, control_req_param(req, "source"), control_req_arg(req, 0), &h);
-    if (rc < 0) {
-        api_catalog_error(req, c, rc);
-        return;
-    }
-    control_reply_json(req, 200, catalog_history_to_json(&h));
-    catalog_history_clear(&h);
+    api_one_record(req, data, API_HISTORY);
 }
 
 const struct control_route provd_api_routes[] = {

@@ -103,6 +103,13 @@ static const struct config_directive provd_table[] = {
      "Longest life of an API connection that is not streaming a reply."},
     {"api-query-budget", CONFIG_DURATION, P(api_query_budget_ms), 10, MS_M, 0, "250ms", NULL,
      "Longest run of one catalog query for the API; it must be shorter than api-deadline."},
+    {"api-workers", CONFIG_UINT, P(api_workers), 1, 16, 0, "2", NULL,
+     "Threads that answer the API's catalog queries (record lists, records and their "
+     "histories), each with a read-only catalog connection of its own. Read at start; a reload "
+     "keeps the running value."},
+    {"api-queue-depth", CONFIG_UINT, P(api_queue_depth), 1, 4096, 0, "64", NULL,
+     "Catalog queries that may wait for a free api-workers thread; one more is answered 503 "
+     "with Retry-After at once. Read at start; a reload keeps the running value."},
     {"manual-cooldown", CONFIG_DURATION, P(manual_cooldown_ms), 0, MS_D, 0, "60s", NULL,
      "Least time between two manual harvests of one source; a request within it is refused."},
     {"log-level", CONFIG_LOGLEVEL, P(log_level), 0, 0, 0, "info", NULL,

@@ -161,6 +161,8 @@ struct config {
     unsigned api_max_connections;
     uint64_t api_deadline_ms;
     uint64_t api_query_budget_ms;
+    unsigned api_workers;     /* query threads */
+    unsigned api_queue_depth; /* queries waiting for a thread */
     uint64_t manual_cooldown_ms;
     int log_level;
 

@@ -338,6 +338,74 @@ void control_reply_error(struct control_req *creq, int status, const char *error
     control_reply_json(creq, status, o);
 }
 
+/* ---- answers made later --------------------------------------------- */
+
+struct control_later {
+    struct control *ctl;
+    struct evhttp_request *req; /* NULL once evhttp has freed it */
+    void (*gone)(void *arg);
+    void *arg;
+};
+
+static void control_later_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct control_later *l = arg;
+    void (*gone)(void *) = l->gone;
+
+    /* A request still on the connection is freed by evhttp right after
+     * this call (control_free()); one it detached first, because the
+     * client went away or the deadline passed, is left to us, and
+     * answering it frees it. */
+    if (l->req && evhttp_request_get_connection(l->req) != NULL)
+        l->req = NULL;
+    l->gone = NULL;
+    if (gone)
+        gone(l->arg);
+}
+
+struct control_later *control_req_later(struct control_req *creq, void (*gone)(void *arg),
+                                        void *arg)
+{
+    struct control_later *l = xcalloc(1, sizeof(*l));
+    struct evhttp_connection *evcon = evhttp_request_get_connection(creq->req);
+
+    l->ctl = creq->ctl;
+    l->req = creq->req;
+    l->gone = gone;
+    l->arg = arg;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, control_later_closed, l);
+    creq->answered = true;
+    return l;
+}
+
+void control_later_reply(struct control_later *l, int status, long retry_after_s, const char *body,
+                         size_t len)
+{
+    static const char fail[] = "{\"error\":\"internal\",\"detail\":\"cannot encode JSON\"}";
+    struct control_req creq = {.ctl = l->ctl, .req = l->req};
+    struct evhttp_connection *evcon;
+
+    if (l->req == NULL) {
+        free(l);
+        return;
+    }
+    TAILQ_INIT(&creq.params);
+    evcon = evhttp_request_get_connection(l->req);
+    if (evcon) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        creq.conn = control_conn_find(l->ctl, evhttp_connection_get_bufferevent(evcon));
+    }
+    /* Without a connection evhttp_send_reply() only frees the request. */
+    if (retry_after_s > 0)
+        control_req_retry_after(&creq, retry_after_s);
+    if (body)
+        control_send(&creq, status, control_reason(status), "application/json", body, len);
+    else
+        control_send(&creq, 500, control_reason(500), "application/json", fail, sizeof(fail) - 1);
+    free(l);
+}
+
 /* ---- streams -------------------------------------------------------- */
 
 static void control_stream_end(struct control_stream *st)

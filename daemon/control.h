@@ -107,4 +107,24 @@ void control_reply_stream(struct control_req *req, const char *content_type, con
 void control_reply_fd(struct control_req *req, const char *content_type, int fd,
                       bool (*eof_ok)(void *state), void (*free_state)(void *), void *state);
 
+/* ---- answers made later ---------------------------------------------- */
+
+struct control_later;
+
+/* Keep req open after the handler returns, for an answer made elsewhere
+ * (a query thread) and sent later from the loop with control_later_reply().
+ * Parameters and arguments die with the handler: copy what the answer
+ * needs before returning. gone(arg), when not NULL, is called on the loop
+ * at most once if the connection ends before the answer; the handle stays
+ * the caller's all the same. Loop thread only. */
+struct control_later *control_req_later(struct control_req *req, void (*gone)(void *arg),
+                                        void *arg);
+
+/* Send the answer kept by l: status, a Retry-After of retry_after_s
+ * seconds when positive, and body, len bytes of JSON (copied; NULL sends
+ * a 500). When the client has gone, nothing is sent. Frees l. Loop thread
+ * only, and before control_free(). */
+void control_later_reply(struct control_later *l, int status, long retry_after_s, const char *body,
+                         size_t len);
+
 #endif

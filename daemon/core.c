@@ -11,6 +11,7 @@
 #include "discover.h"
 #include "fetch.h"
 #include "log.h"
+#include "storage.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -146,7 +147,10 @@ json_t *provd_run_json(struct provd *p, int64_t id)
         total = r->total;
         if (!r->finished && r->id && harvest_run_progress(p->engine, r->id, &c, &total) == 0)
             r->counters = c;
-        state = r->queued ? "queued" : !r->finished ? "running" : r->failed ? "failed" : "done";
+        state = r->queued                    ? "queued"
+                : !r->finished || r->storing ? "running"
+                : r->failed                  ? "failed"
+                                             : "done";
         o = json_pack("{s:I, s:s, s:s, s:b, s:s, s:o, s:o, s:{s:I, s:I}, s:o, s:s?}", "run_id",
                       (json_int_t)(r->id ? r->id : r->queue_id), "source", r->source, "trigger",
                       core_trigger_name(r->trigger), "single_page", r->single, "state", state,
@@ -174,10 +178,14 @@ json_t *provd_run_json(struct provd *p, int64_t id)
                                               : "done";
     o = json_pack("{s:I, s:s, s:s, s:b, s:s, s:o, s:o, s:{s:I, s:I}, s:o, s:n}", "run_id",
                   (json_int_t)cr.id, "source", cr.source, "trigger",
-                  catalog_trigger_name(cr.trigger), "single_page", 0, "state", state, "started",
-                  core_time_json(cr.started), "ended", core_time_json(cr.finished), "progress",
-                  "done", (json_int_t)c.done, "total", (json_int_t)c.discovered, "counters",
-                  core_counters_json(&c), "error");
+                  catalog_trigger_name(cr.trigger), "single_page", cr.single, "state", state,
+                  "started", core_time_json(cr.started), "ended", core_time_json(cr.finished),
+                  "progress", "done", (json_int_t)c.done, "total", (json_int_t)c.discovered,
+                  "counters", core_counters_json(&c), "error");
+    /* Interrupted by a crash, its pending URLs were taken over by a later
+     * run of its source, which fetched them. */
+    if (o && cr.merged_into)
+        json_object_set_new(o, "merged_into", json_integer(cr.merged_into));
     catalog_run_clear(&cr);
     return o;
 }
@@ -229,6 +237,28 @@ static void core_status_tick(evutil_socket_t fd, short what, void *arg)
     core_notify_status(arg);
 }
 
+/* RELIABILITY D6: a reader that holds a snapshot for long keeps the WAL
+ * from being checkpointed, and it grows past journal_size_limit. Looked
+ * at with each status update (while runs write); said once each way. */
+static void core_check_wal(struct provd *p)
+{
+    int64_t bytes = 0;
+
+    if (p->db == NULL || catalog_wal_bytes(p->db, &bytes) < 0)
+        return;
+    if (!p->wal_alarm && bytes > CATALOG_JOURNAL_SIZE_LIMIT) {
+        p->wal_alarm = true;
+        log_msg(LOG_LVL_WARNING,
+                "catalog %s: write-ahead log at %lld MiB, over its %d MiB limit: a long "
+                "reader is holding back checkpoints",
+                p->conf->database, (long long)(bytes >> 20), CATALOG_JOURNAL_SIZE_LIMIT >> 20);
+    } else if (p->wal_alarm && bytes <= CATALOG_JOURNAL_SIZE_LIMIT) {
+        p->wal_alarm = false;
+        log_msg(LOG_LVL_NOTICE, "catalog %s: write-ahead log back to %lld MiB", p->conf->database,
+                (long long)(bytes >> 20));
+    }
+}
+
 static void core_notify_status(struct provd *p)
 {
     char line[256];
@@ -236,6 +266,7 @@ static void core_notify_status(struct provd *p)
 
     if (p->once)
         return;
+    core_check_wal(p);
     provd_status_line(p, line, sizeof(line));
     notify_status(line);
     active = p->engine && harvest_engine_runs(p->engine) > 0 && !p->stopping;
@@ -769,6 +800,12 @@ static int core_state_dir(const char *db)
         if (stat(dir, &st) < 0 && (errno != ENOENT || mkdir(dir, 0700) < 0)) {
             log_msg(LOG_LVL_ERR, "state directory %s: %s", dir, strerror(errno));
             rc = EX_CANTCREAT;
+        } else if (eaccess(dir, W_OK | X_OK) < 0) {
+            /* Wrong owner or mode: SQLite could not create its -wal and
+             * -shm files there (RELIABILITY.md K1). */
+            log_msg(LOG_LVL_ERR, "state directory %s is not writable by uid %u: %s", dir,
+                    (unsigned)geteuid(), strerror(errno));
+            rc = EX_CANTCREAT;
         }
     }
     free(dir);
@@ -777,7 +814,10 @@ static int core_state_dir(const char *db)
 
 static int core_catalog_open(struct provd *p)
 {
-    struct catalog_options o = {.busy_timeout_ms = (int)p->conf->db_busy_timeout_ms};
+    /* The harvest writes through the writer thread's handle (8 MiB of
+     * cache); this one only keeps the books of runs. */
+    struct catalog_options o = {.busy_timeout_ms = (int)p->conf->db_busy_timeout_ms,
+                                .cache_kib = 2048};
     int rc = core_state_dir(p->conf->database);
 
     if (rc)
@@ -798,6 +838,7 @@ static int core_catalog_open(struct provd *p)
         p->db = NULL;
         return cat == PROV_STORAGE_IO || cat == PROV_STORAGE_FULL ? EX_IOERR : EX_SOFTWARE;
     }
+    storage_warn(p->conf->database);
     return 0;
 }
 
@@ -964,7 +1005,8 @@ int provd_start(struct provd *p)
     rc = core_fetch_new(p);
     if (rc)
         return rc;
-    provd_sink_init(p, &sink);
+    if (provd_sink_init(p, &sink) < 0)
+        return EX_IOERR;
     ho = core_harvest_options(p->conf);
     p->engine = harvest_engine_new(p->base, p->fetch, p->workers, &sink, &ho);
     core_sources_build(p, p->conf);
@@ -1012,6 +1054,10 @@ int provd_start(struct provd *p)
             co.listen_fd = SD_LISTEN_FDS_START;
         else if (n > 1)
             log_warnx("systemd passed %d sockets; using the first", n);
+        if (provd_api_start(p, err, sizeof(err)) < 0) {
+            log_msg(LOG_LVL_ERR, "query threads: %s", err);
+            return EX_OSERR;
+        }
         p->control = control_new(p->base, &co, provd_api_routes, p, err, sizeof(err));
         if (p->control == NULL) {
             log_msg(LOG_LVL_ERR, "control socket: %s", err);
@@ -1049,6 +1095,7 @@ void provd_stop(struct provd *p)
     harvest_engine_free(p->engine);
     p->engine = NULL;
     provd_sink_close(p);
+    provd_api_stop(p); /* its last answers go out through control */
     control_free(p->control);
     p->control = NULL;
     fetch_free(p->fetch);

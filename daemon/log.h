@@ -1,7 +1,8 @@
 /*
  * log: provd's one logger. Lines go to stderr with the journald priority
  * prefix ("<3>" error ... "<7>" debug), which systemd turns into the
- * journal's PRIORITY field; on a terminal the prefix is left out.
+ * journal's PRIORITY field; on a terminal the prefix is left out. Writing
+ * never blocks: lines that find the target full are dropped and counted.
  */
 #ifndef PROVD_LOG_H
 #define PROVD_LOG_H
@@ -19,6 +20,10 @@ enum log_level {
 /* Set up logging for program name prog at the given maximum level; routes
  * libevent's own messages through log_*. Call once from main(). */
 void log_init(const char *prog, enum log_level max);
+
+/* Lines lost so far because the log target was full (a pipe nobody
+ * reads, a stalled journald): logging never waits for room. */
+unsigned long log_dropped_lines(void);
 
 /* Change the maximum level (e.g. after a reload). */
 void log_set_level(enum log_level max);

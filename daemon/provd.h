@@ -21,6 +21,7 @@ struct event;
 struct event_base;
 struct fetch;
 struct provd_sink;
+struct querypool;
 struct worker_pool;
 
 /* The last per-URL errors, for GET /v1/status. */
@@ -43,6 +44,7 @@ struct provd_run {
     bool queued;
     bool finished;
     bool failed;
+    bool storing; /* ended in the engine; its end is not stored yet */
     char *error;
     int64_t started, ended;
     struct harvest_counters counters;
@@ -68,12 +70,15 @@ struct provd {
     bool once; /* provd --once */
     bool stopping;
 
-    struct catalog *db;     /* writer */
-    struct catalog *reader; /* control socket queries */
+    struct catalog *db;            /* the loop's: creates the catalog, then reads
+                                      (the writer thread has its own; sink.c) */
+    struct catalog *reader;        /* control socket queries */
+    struct querypool *qpool;       /* API query threads (api.c); NULL: on the loop */
+    struct querypool *status_pool; /* the thread of GET /v1/status's counts */
     struct worker_pool *workers;
     struct fetch *fetch;
     struct harvest_engine *engine;
-    struct provd_sink *sink; /* the engine's sink: its open batch */
+    struct provd_sink *sink; /* the engine's sink and its writer thread */
     struct control *control;
 
     struct provd_source *sources;
@@ -95,6 +100,7 @@ struct provd {
     struct event *watchdog;
     struct event *stop_timer;
     struct event *status_timer; /* STATUS= progress while runs are active */
+    bool wal_alarm;             /* the catalog's WAL is over its size limit (RELIABILITY D6) */
     int exit_status;
 };
 
@@ -134,19 +140,30 @@ void provd_reload(struct provd *p);
 
 /* ---- sink.c ---- */
 
-/* The engine's sink on the writer catalog p->db; its batch state goes to
- * p->sink. */
-void provd_sink_init(struct provd *p, struct harvest_sink *sink);
+/* The engine's sink on the catalog: starts the writer thread (writer.c)
+ * with its own handle on p->conf->database, and reads with p->db on the
+ * loop; its state goes to p->sink. 0, or a negative errno with the reason
+ * logged. */
+int provd_sink_init(struct provd *p, struct harvest_sink *sink);
 
-/* Commit the sink's open batch and free its state; call it after the
- * engine is freed and before the catalog is closed. NULL p->sink is
- * allowed. */
+/* Write and commit everything the writer still has queued, stop it, and
+ * free the sink's state; call it after the engine is freed and before
+ * the catalog is closed. NULL p->sink is allowed. */
 void provd_sink_close(struct provd *p);
 
 /* ---- api.c ---- */
 
 /* The control socket's routes; data is the struct provd. */
 extern const struct control_route provd_api_routes[];
+
+/* Start the API's query threads (api-workers, api-queue-depth). 0, or a
+ * negative errno with the reason in err. Without it the queries run on
+ * the loop. */
+int provd_api_start(struct provd *p, char *err, size_t errlen);
+
+/* Finish every query job (those not begun answer 503) and join the
+ * threads; before control_free(). */
+void provd_api_stop(struct provd *p);
 
 /* ---- export.c ---- */
 

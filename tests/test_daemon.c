@@ -19,8 +19,8 @@
  * in use and a stale socket after a crash (S3), accept() running out of
  * descriptors (S7), a query over its budget (S11), SIGTERM under load with
  * a restart that resumes the run (P1), a corrupt catalog (D7) and
- * configuration errors (C1, C2). S12 (a bounded work queue) has nothing to
- * test: provd answers each query on its loop as it comes.
+ * configuration errors (C1, C2), and a burst of heavy queries against a
+ * small query queue (S12).
  *
  * Timing rule: the durations asserted are the issue's and the rows' own
  * pass criteria, nothing else. "Daemon up" is RELIABILITY's: a health
@@ -98,9 +98,19 @@ static int group_setup(void **state)
         W.fakesite = daemon_proc_spawn(argv, &o);
     }
     W.port = daemon_proc_port_file(pf, W.fakesite, 10000);
+    {
+        char *pf2 = td_path(W.dir, "fakesite2.port");
+        const char *argv[] = {fakesite, "--root", W.site,      "--port",     "0",   "--port-file",
+                              pf2,      "--log",  "/dev/null", "--lifetime", "900", NULL};
+        struct daemon_proc_opts o = {.log = NULL, .uid = -1};
+
+        W.fakesite2 = daemon_proc_spawn(argv, &o);
+        W.port2 = W.fakesite2 > 0 ? daemon_proc_port_file(pf2, W.fakesite2, 10000) : 0;
+        free(pf2);
+    }
     free(pf);
     free(sitelog);
-    if (W.fakesite <= 0 || W.port == 0) {
+    if (W.fakesite <= 0 || W.port == 0 || W.fakesite2 <= 0 || W.port2 == 0) {
         fprintf(stderr, "fakesite (%s) did not start\n", fakesite);
         return -1;
     }
@@ -152,6 +162,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     td_discard(&W.a);
+    if (W.fakesite2 > 0) {
+        kill(W.fakesite2, SIGTERM);
+        if (daemon_proc_wait(W.fakesite2, 3000, NULL) < 0)
+            daemon_proc_kill(W.fakesite2);
+    }
     if (W.fakesite > 0) {
         kill(W.fakesite, SIGTERM);
         if (daemon_proc_wait(W.fakesite, 3000, NULL) < 0)
@@ -203,7 +218,7 @@ static void test_triggers(void **state)
      * source's own run (24 pages, 1 s apart) goes on. */
     /* (A page no source lists: a URL that two sources share also shares
      * its fetch state, validators included.) */
-    url = xasprintf("http://127.0.0.1:%u/slow-c/rgaspi-telegram.html", W.port);
+    url = xasprintf("http://127.0.0.1:%u/slow-c/rgaspi-telegram.html", W.port2);
     esc = daemon_http_escape(url);
     body = xasprintf("source=slow&url=%s", esc);
     o = td_json(&W.a, "POST", "/v1/harvest", body, 202);
@@ -559,7 +574,7 @@ static void test_provctl(void **state)
     free(out);
     /* One page, followed to its end. */
     {
-        char *url = xasprintf("http://127.0.0.1:%u/slow-c/garf-cyrillic.html", W.port);
+        char *url = xasprintf("http://127.0.0.1:%u/slow-c/garf-cyrillic.html", W.port2);
 
         assert_int_equal(td_provctl(&W.a, &out, "harvest", "slow", "--url", url, "--wait", NULL),
                          0);
@@ -614,9 +629,11 @@ int main(void)
         cmocka_unit_test(test_sigterm_under_load),
         cmocka_unit_test(test_fd_exhaustion),
         cmocka_unit_test(test_query_budget),
+        cmocka_unit_test(test_saturation),
         cmocka_unit_test(test_stale_socket),
         cmocka_unit_test(test_db_corrupt),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test_teardown(test_k2_slow_fsync, test_k2_teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

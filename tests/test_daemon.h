@@ -48,6 +48,11 @@ struct td_world {
     char site[600];
     pid_t fakesite;
     unsigned port;
+    /* A second fakesite on the same pages for the slow-* directories: its
+     * own host to provd, whose politeness is per host (a source with a
+     * delay on a shared host would slow every source on it). */
+    pid_t fakesite2;
+    unsigned port2;
     const char *provd, *provctl;
     struct td a;      /* the group's daemon */
     int64_t slow_run; /* the run of source slow started by test_triggers */
@@ -117,6 +122,7 @@ void test_flood(void **state);
 void test_garbage_methods(void **state);
 void test_hostile_params(void **state);
 void test_query_budget(void **state);
+void test_saturation(void **state);
 void test_keepalive_deadline(void **state);
 void test_disconnects(void **state);
 void test_fuzz(void **state);
@@ -129,5 +135,11 @@ void test_sigterm_under_load(void **state);
 void test_stale_socket(void **state);
 void test_db_corrupt(void **state);
 void test_config_errors(void **state);
+
+/* ---- test_daemon_k2.c: a slow fsync (K2) ---- */
+
+void test_k2_slow_fsync(void **state);
+/* Kills the provd test_k2_slow_fsync left running when it failed. */
+int test_k2_teardown(void **state);
 
 #endif

@@ -36,7 +36,7 @@ void test_reload_signals_peer(void **state)
 {
     static const char base_sources[] =
         "[source site]\nurls = site.urls\ndelay = 0\ninterval = 1h\n";
-    struct td d;
+    static struct td d;
     json_t *o;
     struct stat sb;
     char *urls, *more;
@@ -183,7 +183,7 @@ void test_reload_signals_peer(void **state)
  * and ends. */
 void test_sigterm_under_load(void **state)
 {
-    struct td d;
+    static struct td d;
     char *urls, *extra, *resumed;
     json_t *o, *before, *after, *v;
     int64_t run;
@@ -294,7 +294,7 @@ void test_sigterm_under_load(void **state)
  * replaced at the next start. */
 void test_stale_socket(void **state)
 {
-    struct td d;
+    static struct td d;
     struct stat sb;
     char *log2;
     const char *argv[4];
@@ -349,7 +349,7 @@ void test_stale_socket(void **state)
  * exit, DB_CORRUPT in the log) and leaves the file as it was. */
 void test_db_corrupt(void **state)
 {
-    struct td d;
+    static struct td d;
     struct catalog *c = NULL;
     FILE *in;
     char *before, *after, *wal;

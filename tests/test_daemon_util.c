@@ -69,9 +69,11 @@ void td_copy_pages(const char *dir)
     free(src);
 }
 
-/* A urls file naming every page under the site's directory rel. */
+/* A urls file naming every page under the site's directory rel (on the
+ * second fakesite for the slow-* directories). */
 void td_urls_file(const char *path, const char *rel, const char *extra)
 {
+    unsigned port = strncmp(rel, "slow", 4) == 0 ? W.port2 : W.port;
     char *dir = xasprintf("%s/%s", W.site, rel);
     struct strbuf b = STRBUF_INIT;
     struct dirent **list;
@@ -80,7 +82,7 @@ void td_urls_file(const char *path, const char *rel, const char *extra)
     assert_true(n > 0);
     for (int i = 0; i < n; i++) {
         if (list[i]->d_name[0] != '.')
-            strbuf_addf(&b, "http://127.0.0.1:%u/%s/%s\n", W.port, rel, list[i]->d_name);
+            strbuf_addf(&b, "http://127.0.0.1:%u/%s/%s\n", port, rel, list[i]->d_name);
         free(list[i]);
     }
     free(list);
@@ -110,10 +112,10 @@ void td_init(struct td *d, const char *name)
  * provd_extra lines, then the sources text. */
 void td_config(struct td *d, const char *provd_extra, const char *sources)
 {
-    char *text =
-        xasprintf("[provd]\ndatabase = %s\nsocket = %s\nallow-addresses = 127.0.0.1:%u\n"
-                  "log-level = info\n%s\n%s",
-                  d->db, d->sock, W.port, provd_extra ? provd_extra : "", sources ? sources : "");
+    char *text = xasprintf("[provd]\ndatabase = %s\nsocket = %s\nallow-addresses = 127.0.0.1:%u"
+                           " 127.0.0.1:%u\nlog-level = info\n%s\n%s",
+                           d->db, d->sock, W.port, W.port2, provd_extra ? provd_extra : "",
+                           sources ? sources : "");
 
     td_write(d->conf, text);
     free(text);
@@ -220,9 +222,14 @@ json_t *td_wait_run(const struct td *d, int64_t id, int timeout_ms)
         assert_non_null(st);
         if (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0)
             return o;
+        if (daemon_http_now_ms() - t0 > timeout_ms) {
+            char was[32];
+
+            snprintf(was, sizeof(was), "%s", st);
+            json_decref(o);
+            fail_msg("run %lld still %s after %d ms", (long long)id, was, timeout_ms);
+        }
         json_decref(o);
-        if (daemon_http_now_ms() - t0 > timeout_ms)
-            fail_msg("run %lld still %s after %d ms", (long long)id, st, timeout_ms);
         daemon_proc_sleep_ms(100);
     }
 }
