@@ -140,9 +140,12 @@ static const struct config_directive source_table[] = {
     {"interval", CONFIG_DURATION, S(interval_ms), MS_S, 365 * MS_D, 0, "1d", NULL,
      "Time from the start of one full run of the source to the start of the next."},
     {"delay", CONFIG_DURATION, S(delay_ms), 0, MS_H, 0, "5s", NULL,
-     "Least time between the starts of two requests to one host; 0 is allowed."},
+     "Least time between the starts of two requests to one host, counted over every source and "
+     "single-page request using that host; while sources naming the same host run together, the "
+     "largest delay applies. 0 is allowed."},
     {"concurrency", CONFIG_UINT, S(concurrency), 1, 64, 0, "1", NULL,
-     "Transfers in flight to one host."},
+     "Transfers in flight to one host, counted over every source using it; while sources naming "
+     "the same host run together, the smallest applies."},
     {"recheck", CONFIG_DURATION, S(recheck_ms), MS_S, 3650 * MS_D, 0, "30d", NULL,
      "Known records are fetched again once in this period, spread over it rather than all at "
      "once."},

@@ -21,8 +21,10 @@ struct writer;
 /* Outcomes per transaction at most, and how long one stays open at most. */
 #define WRITER_BATCH_PAGES 64
 #define WRITER_BATCH_MS    500
-/* Jobs queued at most: a full queue makes the loop wait for room. */
-#define WRITER_QUEUE_MAX 1024
+/* Jobs queued at most: a full queue makes the loop wait for room. Each
+ * job may hold a whole record (some KB of text), so the bound is also
+ * what the queue may cost in memory; four batches keep the thread busy. */
+#define WRITER_QUEUE_MAX (4 * WRITER_BATCH_PAGES)
 
 enum writer_op {
     WRITER_STORE,

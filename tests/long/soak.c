@@ -694,14 +694,14 @@ int main(int argc, char **argv)
     struct strbuf why = STRBUF_INIT, row = STRBUF_INIT;
 
     while ((opt = getopt(argc, argv, "t:i:")) != -1) {
-        char *e;
+        char *e = NULL;
 
+        if (opt != 't' && opt != 'i')
+            usage();
         if (opt == 't')
             seconds = strtol(optarg, &e, 10);
-        else if (opt == 'i')
-            every = strtol(optarg, &e, 10);
         else
-            usage();
+            every = strtol(optarg, &e, 10);
         if (*e != '\0' || (opt == 't' ? seconds < 10 : every < 1))
             usage();
     }
