@@ -248,6 +248,9 @@ static int sink_run_unfinished(void *data, const char *source, int64_t *run_id)
     rc = catalog_run_resume(s->p->db, source, run_id);
     if (rc == 0)
         sink_run_add(s, *run_id, true);
+    else if (rc != -ENOENT)
+        log_msg(LOG_LVL_ERR, "source %s: cannot look for an interrupted run: %s: %s", source,
+                prov_category_name(catalog_category(s->p->db)), catalog_errmsg(s->p->db));
     return rc;
 }
 

@@ -1070,11 +1070,14 @@ int harvest_run_start(struct harvest_engine *e, const struct harvest_source *src
         run_free(r);
         return -EINVAL;
     }
-    if (e->sink.run_unfinished(e->sink.data, src->name, &r->id) == 0) {
+    rc = e->sink.run_unfinished(e->sink.data, src->name, &r->id);
+    if (rc == 0) {
         r->resumed = true;
         rc = run_add_pending(r);
-    } else {
-        /* A new run may have taken over URLs of runs a crash left. */
+    } else if (rc == -ENOENT) {
+        /* A new run may have taken over URLs of runs a crash left. Any
+         * other answer (a storage error) starts nothing: a new run would
+         * leave an interrupted one behind. */
         rc = e->sink.run_start(e->sink.data, src->name, t, false, &r->id);
         if (rc == 0)
             rc = run_add_pending(r);

@@ -243,12 +243,16 @@ int daemon_http_read(int fd, bool head, int timeout_ms, struct daemon_http_reply
         }
     }
 out:
-    /* See whether the server closed after the reply (without waiting). */
+    /* See whether the server closed after the reply: at once, or, when
+     * the reply said "Connection: close", within a second (the server
+     * closes once the reply is written, a loop turn later, and later still
+     * on a busy machine). */
     if (rc == 0 && !r->closed) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int wait_ms = r->headers && strcasestr(r->headers, "connection: close") ? 1000 : 0;
         char c;
 
-        if (poll(&pfd, 1, 0) == 1 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        if (poll(&pfd, 1, wait_ms) == 1 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
             r->closed = true;
     }
     r->body_len = body.len;
