@@ -705,7 +705,7 @@ int catalog_counts(struct catalog *c, const char *source, struct catalog_counts 
     static const char urls_sql[] =
         "SELECT count(*) FROM urls u WHERE u.record IS NOT NULL AND (?1 IS NULL OR"
         " u.record IN (SELECT id FROM records WHERE source = ?1))";
-    static const char failing_sql[] = "SELECT count(*) FROM urls WHERE failures > 0"
+    static const char failing_sql[] = "SELECT count(*) FROM fetch_state WHERE failures > 0"
                                       " AND (?1 IS NULL OR source = ?1)";
     static const char runs_sql[] = "SELECT count(*) FROM runs WHERE ?1 IS NULL OR source = ?1";
     unsigned long budget = c->budget;

@@ -380,6 +380,14 @@ static void test_fetch_state(void **state)
     assert_string_equal(fs.error_message, "timed out");
     assert_string_equal(fs.etag, "\"v2\"");
     catalog_fetch_state_clear(&fs);
+    {
+        struct catalog_counts n;
+
+        assert_int_equal(catalog_counts(e->c, "test", &n), 0);
+        assert_int_equal(n.failing, 1);
+        assert_int_equal(catalog_counts(e->c, "other", &n), 0);
+        assert_int_equal(n.failing, 0);
+    }
     /* A failure never touches the record. */
     {
         struct catalog_detail d;
