@@ -74,6 +74,7 @@ static struct catalog *api_reader(struct provd *p, struct control_req *req)
 
 enum api_query {
     API_STATUS,  /* GET /v1/status: the catalog's counts */
+    API_COUNTS,  /* the same counts for the cache, with no client waiting */
     API_RECORDS, /* GET /v1/records */
     API_RECORD,  /* GET /v1/records/{} */
     API_HISTORY, /* GET /v1/records/{}/history */
@@ -92,9 +93,12 @@ struct api_job {
     struct catalog_filter f; /* API_RECORDS: pointers into kept */
     long limit;
     const char *cursor;
-    const char *source, *ref; /* API_RECORD, API_HISTORY */
-    json_t *status_o;         /* API_STATUS: the loop's part of the answer */
-    const char *database;     /* API_STATUS */
+    const char *source, *ref;     /* API_RECORD, API_HISTORY */
+    json_t *status_o;             /* API_STATUS: the loop's part of the answer */
+    const char *database;         /* API_STATUS */
+    struct provd *p;              /* API_STATUS, API_COUNTS: whose cache; loop only */
+    struct catalog_counts counts; /* API_STATUS, API_COUNTS: taken when counted */
+    bool counted;
     char *kept[API_KEPT_MAX];
     unsigned n_kept;
     struct control_later *later;
@@ -113,6 +117,15 @@ static const char *api_keep(struct api_job *j, const char *s)
         abort(); /* the handlers keep fewer: a programming error */
     j->kept[j->n_kept] = xstrdup(s);
     return j->kept[j->n_kept++];
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static int64_t api_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void api_job_free(struct api_job *j)
@@ -177,21 +190,32 @@ static void api_job_catalog_error(struct api_job *j, struct catalog *c, int rc)
     }
 }
 
+/* The "catalog" member of a status answer. */
+static json_t *api_counts_json(const char *database, const struct catalog_counts *n, int64_t at)
+{
+    char when[40];
+
+    catalog_format_time(at, when, sizeof(when));
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "database", database, "records",
+                     (json_int_t)n->records, "active", (json_int_t)n->active, "gone",
+                     (json_int_t)n->gone, "failing_urls", (json_int_t)n->failing, "counted_at",
+                     when);
+}
+
 static void api_job_status(struct api_job *j, struct catalog *c)
 {
-    struct catalog_counts counts = {0};
     json_t *o = j->status_o;
 
-    if (catalog_counts(c, NULL, &counts) < 0) {
-        api_job_catalog_error(j, c, -EIO);
+    if (catalog_counts(c, NULL, &j->counts) < 0) {
+        if (j->what == API_STATUS)
+            api_job_catalog_error(j, c, -EIO);
         return;
     }
+    j->counted = true;
+    if (j->what == API_COUNTS)
+        return;
     j->status_o = NULL;
-    json_object_set_new(o, "catalog",
-                        json_pack("{s:s, s:I, s:I, s:I, s:I}", "database", j->database, "records",
-                                  (json_int_t)counts.records, "active", (json_int_t)counts.active,
-                                  "gone", (json_int_t)counts.gone, "failing_urls",
-                                  (json_int_t)counts.failing));
+    json_object_set_new(o, "catalog", api_counts_json(j->database, &j->counts, time(NULL)));
     api_job_answer(j, 200, o);
 }
 
@@ -252,6 +276,7 @@ static void api_job_run(void *arg, struct catalog *c, const char *errmsg)
     }
     switch (j->what) {
     case API_STATUS:
+    case API_COUNTS:
         api_job_status(j, c);
         return;
     case API_RECORDS:
@@ -272,7 +297,18 @@ static void api_job_done(void *arg, bool ran)
     static const char stopping[] = "{\"error\":\"stopping\",\"detail\":\"provd is stopping\"}";
     struct api_job *j = arg;
 
-    if (!ran)
+    if (j->p && (j->what == API_STATUS || j->what == API_COUNTS)) {
+        if (ran && j->counted) {
+            j->p->counts = j->counts;
+            j->p->counted_ms = api_now_ms();
+            j->p->counted_at = (int64_t)time(NULL);
+        }
+        if (j->what == API_COUNTS)
+            j->p->counting = false;
+    }
+    if (j->what == API_COUNTS)
+        ; /* no client */
+    else if (!ran)
         control_later_reply(j->later, 503, 1, stopping, sizeof(stopping) - 1);
     else
         control_later_reply(j->later, j->status, 0, j->body, j->body ? strlen(j->body) : 0);
@@ -458,10 +494,29 @@ static void api_status(struct control_req *req, void *data)
                       "queued", (json_int_t)st.queued, "queued_most", (json_int_t)st.queued_most,
                       "answered", (json_int_t)st.done, "refused", (json_int_t)st.rejected));
     }
-    /* The catalog's counts are added by the status thread. */
+    if (p->status_pool && p->counted_ms) {
+        /* Counting is linear in the catalog's size (seconds at a million
+         * records): the answer uses the last counts, and a fresh count is
+         * taken in the background once they are a few seconds old. */
+        json_object_set_new(o, "catalog",
+                            api_counts_json(p->conf->database, &p->counts, p->counted_at));
+        control_reply_json(req, 200, o);
+        if (!p->counting && api_now_ms() - p->counted_ms >= PROVD_COUNTS_FRESH_MS) {
+            j = xcalloc(1, sizeof(*j));
+            j->what = API_COUNTS;
+            j->p = p;
+            p->counting = querypool_submit(p->status_pool, j, api_job_run, api_job_done) == 0;
+            if (!p->counting)
+                api_job_free(j);
+        }
+        return;
+    }
+    /* The first time, the counts are taken by the status thread while the
+     * client waits. */
     j = xcalloc(1, sizeof(*j));
     j->what = API_STATUS;
     j->status_o = o;
+    j->p = p;
     j->database = api_keep(j, p->conf->database);
     api_submit(p, p->status_pool, req, j);
 }

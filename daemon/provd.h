@@ -19,6 +19,10 @@
 
 struct event;
 struct event_base;
+
+/* GET /v1/status answers with the catalog's counts as last taken; they are
+ * taken again in the background once they are this old. */
+#define PROVD_COUNTS_FRESH_MS 2000
 struct fetch;
 struct provd_sink;
 struct querypool;
@@ -75,6 +79,13 @@ struct provd {
     struct catalog *reader;        /* control socket queries */
     struct querypool *qpool;       /* API query threads (api.c); NULL: on the loop */
     struct querypool *status_pool; /* the thread of GET /v1/status's counts */
+    /* The catalog's counts as last taken by the status thread: status
+     * answers from them at once and has them taken again in the
+     * background once they are PROVD_COUNTS_FRESH_MS old. */
+    struct catalog_counts counts;
+    int64_t counted_ms; /* CLOCK_MONOTONIC; 0: never */
+    int64_t counted_at; /* Unix seconds */
+    bool counting;      /* a refresh is queued or running */
     struct worker_pool *workers;
     struct fetch *fetch;
     struct harvest_engine *engine;

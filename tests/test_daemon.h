@@ -54,9 +54,10 @@ struct td_world {
     pid_t fakesite2;
     unsigned port2;
     const char *provd, *provctl;
-    struct td a;      /* the group's daemon */
-    int64_t slow_run; /* the run of source slow started by test_triggers */
-    double health[2048];
+    struct td a;         /* the group's daemon */
+    int64_t slow_run;    /* the run of source slow started by test_triggers */
+    double health[2048]; /* probe times less provd's waits for a CPU */
+    double health_raw_max;
     unsigned n_health;
 };
 
@@ -100,8 +101,12 @@ json_t *td_wait_run(const struct td *d, int64_t id, int timeout_ms);
 /* The set ("source/key" -> true) of the records matching query, following
  * the cursor with pages of page_size; asserts that no record repeats. */
 json_t *td_all_keys(const struct td *d, const char *query, int page_size);
+/* CPU time and time spent runnable but waiting for a CPU, in ms, of
+ * provd's loop thread (its main thread); zeros when the kernel does not
+ * keep them. */
+void td_schedstat(pid_t pid, double *run_ms, double *wait_ms);
 /* n health queries on fresh connections; each must answer 200. Their
- * times are kept for td_health_report(). */
+ * times, less provd's waits for a CPU, are kept for td_health_report(). */
 void td_health(const struct td *d, int n);
 /* Print the health queries since the last report; assert the slowest. */
 void td_health_report(const char *what);

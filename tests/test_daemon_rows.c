@@ -345,7 +345,7 @@ void test_keepalive_deadline(void **state)
     static const char req[] =
         "GET /v1/records?source=bulk&limit=500 HTTP/1.1\r\nHost: provd\r\n\r\n";
     double t0 = daemon_http_now_ms();
-    unsigned replies = 0, reconnects = 0;
+    unsigned replies = 0, reconnects = 0, over_budget = 0;
     int fd = daemon_http_connect(W.a.sock);
 
     assert_true(fd >= 0);
@@ -389,9 +389,14 @@ void test_keepalive_deadline(void **state)
             fd = daemon_http_connect(W.a.sock);
             assert_true(fd >= 0);
         } else {
-            if (strncmp(in.s, "HTTP/1.1 200", 12) != 0)
+            /* A page of 500 may run over the query's time budget on a
+             * busy machine: a whole 503 saying so is a reply too. */
+            if (strncmp(in.s, "HTTP/1.1 200", 12) == 0)
+                replies++;
+            else if (strncmp(in.s, "HTTP/1.1 503", 12) == 0 && strstr(in.s, "\"query_budget\""))
+                over_budget++;
+            else
                 fail_msg("reply: %.300s", in.s);
-            replies++;
             /* A reply that announced the close is followed by it. */
             if (strcasestr(in.s, "\r\nConnection: close\r\n")) {
                 close(fd);
@@ -403,8 +408,9 @@ void test_keepalive_deadline(void **state)
         strbuf_release(&in);
     }
     close(fd);
-    printf("# keep-alive across deadlines: %u whole replies, %u new connections\n", replies,
-           reconnects);
+    printf("# keep-alive across deadlines: %u whole replies, %u over the query budget, %u new "
+           "connections\n",
+           replies, over_budget, reconnects);
     assert_true(replies > 0);
     assert_true(reconnects >= 1);
     td_health(&W.a, 3);
@@ -711,26 +717,6 @@ static const char *sat_loadavg(char *buf, size_t len)
     return buf;
 }
 
-/* CPU time and time spent runnable but waiting for a CPU, in ms, of
- * provd's loop thread (its main thread); zeros when the kernel does not
- * keep them. */
-static void sat_schedstat(pid_t pid, double *run_ms, double *wait_ms)
-{
-    char path[64];
-    unsigned long long run = 0, wait = 0;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, (int)pid);
-    f = fopen(path, "r");
-    if (f) {
-        if (fscanf(f, "%llu %llu", &run, &wait) != 2)
-            run = wait = 0;
-        fclose(f);
-    }
-    *run_ms = (double)run / 1e6;
-    *wait_ms = (double)wait / 1e6;
-}
-
 static int sat_cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -818,7 +804,7 @@ void test_saturation(void **state)
     }
     daemon_proc_sleep_ms(200); /* provd has accepted them all */
     pr.d = &d;
-    sat_schedstat(d.pid, &run0, &wait0);
+    td_schedstat(d.pid, &run0, &wait0);
     assert_int_equal(pthread_create(&th, NULL, sat_probe_thread, &pr), 0);
     t0 = daemon_http_now_ms();
     for (unsigned i = 0; i < SAT_CLIENTS; i++) {
@@ -832,7 +818,7 @@ void test_saturation(void **state)
     took = daemon_http_now_ms() - t0;
     atomic_store(&pr.stop, true);
     pthread_join(th, NULL);
-    sat_schedstat(d.pid, &run1, &wait1);
+    td_schedstat(d.pid, &run1, &wait1);
 
     for (unsigned i = 0; i < SAT_CLIENTS; i++) {
         if (cl[i].fd >= 0)
