@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -308,10 +309,13 @@ struct config *config_load(const char *path, struct strlist *errors)
             sources_finish(&ps);
         }
     }
+    int os_errno = ps.os_errno;
+
     ok = ps.n_errors == 0;
     config_ini_end(&ps);
     if (!ok) {
         config_free(c);
+        errno = os_errno ? os_errno : EINVAL;
         return NULL;
     }
     return c;

@@ -25,6 +25,8 @@ struct sockaddr;
 /* Exit status of provd and provctl for a configuration error (sysexits'
  * EX_CONFIG); provd.service lists it in RestartPreventExitStatus=. */
 #define CONFIG_EX_CONFIG 78
+/* Exit status when the system, not the configuration, failed the load. */
+#define CONFIG_EX_OSERR 71
 
 /* At most this many URLs are read from one source's urls file. */
 #define CONFIG_MAX_URLS 1000000

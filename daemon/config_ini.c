@@ -130,7 +130,13 @@ static int open_checked(struct config_ini *ps, const char *path, const char *dis
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        config_ini_report(ps, display, 0, 0, "cannot open %s: %s", what, strerror(errno));
+        int e = errno;
+
+        /* Out of descriptors or memory: the system's trouble, not the
+         * configuration's (config_load() says so through errno). */
+        if (ps->os_errno == 0 && (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS))
+            ps->os_errno = e;
+        config_ini_report(ps, display, 0, 0, "cannot open %s: %s", what, strerror(e));
         return -1;
     }
     if (fstat(fd, st) < 0) {

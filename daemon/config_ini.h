@@ -45,6 +45,7 @@ struct config_ini {
     struct config_ini_lines *src_at;              /* one per source */
     unsigned *key_lines;                          /* lines of the current profile's keys */
     bool profile_bad;                             /* a line of the current profile failed */
+    int os_errno; /* the first EMFILE, ENFILE, ENOMEM or ENOBUFS met opening a file */
 };
 
 /* Start a load into c of the file path (NULL: defaults only), errors going

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -83,9 +84,18 @@ int main(int argc, char **argv)
 
     p.conf = config_load(path, &errors);
     if (p.conf == NULL) {
+        int e = errno;
+
         for (size_t i = 0; i < errors.n; i++)
             fprintf(stderr, "%s\n", errors.v[i]);
         strlist_clear(&errors);
+        /* A file that could not be opened for want of descriptors or
+         * memory is no configuration error: exit so that the service
+         * manager tries again (78 it does not). */
+        if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS) {
+            fprintf(stderr, "<3>cannot read the configuration: %s\n", strerror(e));
+            return CONFIG_EX_OSERR;
+        }
         return CONFIG_EX_CONFIG;
     }
     strlist_clear(&errors);
